@@ -1,0 +1,22 @@
+# Warning and sanitizer flags live on an interface target that every hostsweep
+# target links privately, so nothing leaks into an embedding project's flags.
+add_library(hostsweep_build_options INTERFACE)
+target_compile_options(hostsweep_build_options INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+  -Wunused -Woverloaded-virtual -Wconversion -Wsign-conversion -Wnull-dereference
+  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough)
+if(HOSTSWEEP_WERROR)
+  target_compile_options(hostsweep_build_options INTERFACE -Werror)
+endif()
+if(HOSTSWEEP_SANITIZE)
+  target_compile_options(hostsweep_build_options INTERFACE
+    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(hostsweep_build_options INTERFACE -fsanitize=address,undefined)
+endif()
+
+# hostsweep_target_defaults(<target>): the project's standard for one target.
+function(hostsweep_target_defaults target)
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  set_target_properties(${target} PROPERTIES CXX_EXTENSIONS OFF)
+  target_link_libraries(${target} PRIVATE $<BUILD_INTERFACE:hostsweep_build_options>)
+endfunction()

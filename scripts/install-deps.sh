@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages hostsweep builds and tests with, when any is missing.
+# Safe to run again: it does nothing when everything is already there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libsqlite3-dev libsqlitecpp-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libhowardhinnant-date-dev libcli11-dev libtomlplusplus-dev
+  tzdata sqlite3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
