@@ -1,0 +1,45 @@
+#pragma once
+// What to do with a message whose container died holding its claim: retry it later with
+// exponential backoff, fail it at the retry limit, or leave it because a retry is already
+// scheduled (retrying is idempotent: FAILURE-MODES.md 3). Pure: `now` is a parameter.
+
+#include <optional>
+#include <string>
+
+#include "hostsweep/policy/timestamp.hpp"
+
+namespace hostsweep::policy {
+
+struct RetryPolicy {
+  Duration backoff_base = std::chrono::seconds{5};  // the first retry waits this long
+  Duration backoff_cap = std::chrono::hours{1};     // no retry waits longer than this
+  int max_tries = 5;                                // a message retried this often is failed
+};
+
+// The inbound row of a claimed message, as read.
+struct RetryCandidate {
+  std::string status;                        // messages_in.status
+  int tries = 0;                             // messages_in.tries
+  std::optional<std::string> process_after;  // raw text; may be unparseable
+};
+
+enum class RetryAction {
+  leave,  // not pending any more, or a retry is already scheduled: nothing to do
+  retry,  // tries + 1, process_after = now + backoff
+  fail,   // status = 'failed'
+};
+
+struct RetryDecision {
+  RetryAction action = RetryAction::leave;
+  int new_tries = 0;              // retry: the tries value to write
+  Duration backoff{0};            // retry: the wait before the next attempt
+  TimePoint process_after{};      // retry: now + backoff
+  std::string reason;             // one line for logs and `explain`
+};
+
+// backoff_base * 2^tries, capped. tries < 0 counts as 0.
+Duration retry_backoff(const RetryPolicy& policy, int tries);
+
+RetryDecision decide_retry(const RetryPolicy& policy, const RetryCandidate& message, TimePoint now);
+
+}  // namespace hostsweep::policy
