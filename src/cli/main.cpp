@@ -1,8 +1,31 @@
-#include <CLI/CLI.hpp>
+// The `hostsweep` program: parses the command line and maps failures to one line on stderr
+// and an exit status (2 bad input, 3 not found, 4 already exists, 5 corrupt file, 1 other).
+#include <iostream>
+
+#include "commands.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"hostsweep: supervisor for sandboxed agent containers"};
+  using namespace hostsweep;
+  CLI::App app{"hostsweep: a supervisor for sandboxed agent containers", "hostsweep"};
   app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  app.set_version_flag("--version", "hostsweep 0.1.0");
+  int exit_code = 0;
+  cli::add_session_command(app);
+  cli::add_enqueue_command(app);
+  cli::add_status_command(app, exit_code);
+  cli::add_explain_command(app);
+  cli::add_sweep_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);  // prints help, or the parse error
+    return code == 0 ? 0 : 2;
+  } catch (const Error& e) {
+    std::cerr << "hostsweep: error: " << e.what() << '\n';
+    return cli::exit_code_for(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "hostsweep: error: " << e.what() << '\n';
+    return 1;
+  }
+  return exit_code;
 }

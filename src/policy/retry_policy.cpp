@@ -4,6 +4,15 @@
 
 namespace hostsweep::policy {
 
+const char* to_string(RetryAction a) noexcept {
+  switch (a) {
+    case RetryAction::leave: return "leave";
+    case RetryAction::retry: return "retry";
+    case RetryAction::fail: return "fail";
+  }
+  return "unknown";
+}
+
 Duration retry_backoff(const RetryPolicy& policy, int tries) {
   Duration backoff = policy.backoff_base;
   // Stops at the cap, so an absurd `tries` from an untrusted file costs nothing.
@@ -11,7 +20,7 @@ Duration retry_backoff(const RetryPolicy& policy, int tries) {
   return std::min(backoff, policy.backoff_cap);
 }
 
-RetryDecision decide_retry(const RetryPolicy& policy, const RetryCandidate& message, TimePoint now) {
+RetryDecision decide_retry(const RetryPolicy& policy, const MessageState& message, TimePoint now) {
   RetryDecision decision;
   if (message.status != "pending") {
     decision.reason = fmt::format("status is '{}', not pending: nothing to retry", message.status);

@@ -179,12 +179,15 @@ std::string format_duration(Duration d) {
     d = -d;
   }
   if (d < seconds{1}) return out + std::to_string(d.count()) + "ms";
+  auto dd = duration_cast<days>(d);
+  d -= dd;
   auto h = duration_cast<hours>(d);
   d -= h;
   auto m = duration_cast<minutes>(d);
   d -= m;
   auto s = duration_cast<seconds>(d);
   auto ms = (d - s).count();
+  if (dd.count()) out += std::to_string(dd.count()) + "d";
   if (h.count()) out += std::to_string(h.count()) + "h";
   if (m.count()) out += std::to_string(m.count()) + "m";
   if (s.count() || ms) {

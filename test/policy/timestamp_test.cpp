@@ -91,6 +91,8 @@ TEST(Duration, FormatsShortAndExact) {
   EXPECT_EQ(format_duration(1500ms), "1.5s");
   EXPECT_EQ(format_duration(3723s), "1h2m3s");
   EXPECT_EQ(format_duration(-90s), "-1m30s");
+  EXPECT_EQ(format_duration(days{3} + 5s), "3d5s");
+  EXPECT_EQ(parse_duration(format_duration(days{3} + 5s)), days{3} + 5s);
 }
 
 }  // namespace

@@ -16,8 +16,9 @@ struct RetryPolicy {
   int max_tries = 5;                                // a message retried this often is failed
 };
 
-// The inbound row of a claimed message, as read.
-struct RetryCandidate {
+// The retry-relevant columns of one messages_in row, as read.
+struct MessageState {
+  std::string id;
   std::string status;                        // messages_in.status
   int tries = 0;                             // messages_in.tries
   std::optional<std::string> process_after;  // raw text; may be unparseable
@@ -28,6 +29,8 @@ enum class RetryAction {
   retry,  // tries + 1, process_after = now + backoff
   fail,   // status = 'failed'
 };
+
+const char* to_string(RetryAction a) noexcept;  // "leave", "retry", "fail"
 
 struct RetryDecision {
   RetryAction action = RetryAction::leave;
@@ -40,6 +43,6 @@ struct RetryDecision {
 // backoff_base * 2^tries, capped. tries < 0 counts as 0.
 Duration retry_backoff(const RetryPolicy& policy, int tries);
 
-RetryDecision decide_retry(const RetryPolicy& policy, const RetryCandidate& message, TimePoint now);
+RetryDecision decide_retry(const RetryPolicy& policy, const MessageState& message, TimePoint now);
 
 }  // namespace hostsweep::policy

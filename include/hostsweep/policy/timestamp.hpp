@@ -36,7 +36,7 @@ TimePoint now_utc() noexcept;
 // or a combination such as "1h30m". A bare "0" is zero. nullopt when unparseable or negative.
 std::optional<Duration> parse_duration(std::string_view text) noexcept;
 
-// "1h2m3.5s", "250ms", "0s": short and exact, for logs and `explain`.
+// "2d1h2m3.5s", "250ms", "0s": short and exact, for logs and `explain`.
 std::string format_duration(Duration d);
 
 }  // namespace policy

@@ -1,0 +1,73 @@
+#pragma once
+// What one sweep pass would do to one session, and why: a pure function of what was read.
+// `hostsweep explain` prints the plan; the sweep applies it step by step, re-deciding each
+// write inside its transaction with the same functions, so the two cannot disagree.
+//
+// Order (PROTOCOL.md, "What the host does"), with one deliberate change: the crashed-container
+// cleanup runs as soon as the host has observed that no container runs, *before* the wake.
+// The reference woke first so that the fresh container would delete the orphan claims; but
+// then a message that crashes every container is never counted as tried. Here the orphan is
+// retried once (FAILURE-MODES.md 3: idempotent), its claim deleted, and the wake follows.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hostsweep/policy/retry_policy.hpp"
+#include "hostsweep/policy/stuck_policy.hpp"
+
+namespace hostsweep::policy {
+
+struct SweepPolicy {
+  StuckPolicy stuck;
+  RetryPolicy retry;
+};
+
+// An ack that settles its inbound row: completed -> completed, failed -> failed.
+struct Settlement {
+  std::string message_id;
+  std::string status;
+};
+
+// Acks whose inbound row is still pending settle it; anything else (already settled, paused,
+// unknown id, a status other than completed/failed) is left alone, so syncing is idempotent.
+std::vector<Settlement> decide_settlements(const std::vector<AckFact>& acks,
+                                           const std::map<std::string, MessageState>& inbound);
+
+// The ids of `processing` acks.
+std::vector<std::string> claimed_ids(const std::vector<AckFact>& acks);
+
+struct SweepFacts {
+  TimePoint now;
+  bool container_running = false;
+  std::optional<TimePoint> container_started_at;  // when running, if known
+  std::optional<TimePoint> heartbeat_mtime;
+  std::vector<AckFact> acks;
+  std::optional<ToolFact> tool;
+  std::map<std::string, MessageState> acked_messages;  // inbound rows of every acked id
+  std::vector<std::string> due_ids;                    // due now, before this pass
+  std::optional<TimePoint> next_due;                   // earliest future due time
+};
+
+struct PlannedRetry {
+  std::string message_id;
+  RetryDecision decision;
+};
+
+struct SweepPlan {
+  std::vector<Settlement> settlements;
+  // Running container: its liveness verdict (nullopt when its start time is unknown).
+  std::optional<StuckDecision> stuck;
+  // No container: what happens to each orphan claim, and the claims then deleted.
+  std::vector<PlannedRetry> retries;
+  std::vector<std::string> orphan_claims;
+  // After the steps above: what is due, and whether a container would be woken for it.
+  std::vector<std::string> due_ids;
+  std::optional<TimePoint> next_due;
+  bool wake = false;
+};
+
+SweepPlan plan_sweep(const SweepPolicy& policy, const SweepFacts& facts);
+
+}  // namespace hostsweep::policy

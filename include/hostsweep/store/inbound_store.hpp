@@ -1,0 +1,66 @@
+#pragma once
+// The host's operations on a session's inbound.db. Each call opens the file, does its work
+// (writes in one IMMEDIATE transaction) and closes it (PROTOCOL.md invariant 3). Every call
+// upgrades an older file's schema first. Errors: hostsweep::Error (not_found, corrupt_file,
+// io_error, invalid_argument, already_exists).
+//
+// Thread-safety: free functions with no shared state; SQLite's locking (busy_timeout)
+// serialises concurrent writers, across threads and processes.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hostsweep/policy/sweep_plan.hpp"
+#include "hostsweep/store/layout.hpp"
+
+namespace hostsweep::store {
+
+struct NewMessage {
+  std::optional<std::string> id;  // generated when absent
+  std::string kind = "chat";
+  std::string content;
+  std::optional<TimePoint> process_after;
+  std::optional<std::string> recurrence;  // validated by the caller
+  bool trigger = true;
+  std::optional<std::string> platform_id;
+  std::optional<std::string> channel_type;
+  std::optional<std::string> thread_id;
+};
+
+struct Enqueued {
+  std::string id;
+  std::int64_t seq = 0;
+};
+
+// Inserts a pending message: seq = the next even number above every seq (at least 2),
+// series_id = id, tries = 0, timestamp = now. A taken id is Error(already_exists).
+Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint now);
+
+struct InboundSummary {
+  std::map<std::string, int> count_by_status;
+  std::vector<std::string> due_ids;        // pending, trigger = 1, process_after absent or <= now
+  std::optional<TimePoint> next_due;       // the earliest process_after in the future among those
+  std::vector<std::string> unreadable_ids;  // process_after unparseable: counted as due, never lost
+};
+
+// Read-only.
+InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now);
+
+// The retry-relevant columns of the given messages; ids that do not exist are absent.
+std::map<std::string, policy::MessageState> read_message_states(const SessionFiles& files,
+                                                                const std::vector<std::string>& ids);
+
+// Sync acks: settles each pending message whose ack says completed or failed. Idempotent.
+// Returns what it changed.
+std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::AckFact>& acks);
+
+// Crashed-container cleanup, inbound half: for each claimed message, retry it with backoff,
+// fail it at the retry limit, or leave it (already rescheduled, or no longer pending), as
+// policy::decide_retry says, in one transaction. Returns every decision.
+std::vector<policy::PlannedRetry> retry_orphans(const SessionFiles& files, const std::vector<std::string>& message_ids,
+                                                const policy::RetryPolicy& policy, TimePoint now);
+
+}  // namespace hostsweep::store

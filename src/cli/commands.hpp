@@ -1,0 +1,34 @@
+#pragma once
+// The subcommands of `hostsweep`. Each add_* registers one subcommand whose callback runs it;
+// a failure is thrown as hostsweep::Error and turned into one line on stderr and an exit code
+// by main(). A command that reports several failures (status over many sessions) prints them
+// itself and sets `exit_code`.
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "hostsweep/error.hpp"
+#include "hostsweep/policy/sweep_plan.hpp"
+
+namespace hostsweep::cli {
+
+void add_session_command(CLI::App& app);
+void add_enqueue_command(CLI::App& app);
+void add_status_command(CLI::App& app, int& exit_code);
+void add_explain_command(CLI::App& app);
+void add_sweep_command(CLI::App& app, int& exit_code);
+
+// Shared options.
+void add_data_dir_option(CLI::App& command, std::string& data_dir);
+// --ceiling, --claim-tolerance, --startup-grace, --max-declared-timeout, --backoff-base,
+// --backoff-cap, --max-tries: the sweep's decisions, with their defaults in the help.
+void add_policy_options(CLI::App& command, policy::SweepPolicy& policy);
+
+// The process exit status for an error of this kind.
+int exit_code_for(Errc code) noexcept;
+
+// "in 5s", "3m ago", "now": a time relative to `now`, for people.
+std::string relative(TimePoint t, TimePoint now);
+
+}  // namespace hostsweep::cli

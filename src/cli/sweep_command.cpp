@@ -1,0 +1,85 @@
+// `hostsweep sweep --once`: one pass of the steps that need no container, over every active
+// session.
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "hostsweep/store/registry.hpp"
+#include "hostsweep/sweep/session_sweep.hpp"
+#include "json_writer.hpp"
+
+namespace hostsweep::cli {
+namespace {
+
+int count_action(const sweep::SweepOutcome& outcome, policy::RetryAction action) {
+  int n = 0;
+  for (const auto& r : outcome.retries) n += r.decision.action == action;
+  return n;
+}
+
+std::string describe(const sweep::SweepOutcome& outcome, TimePoint now) {
+  std::string line = fmt::format("settled {}, retried {}, failed {}, claims deleted {}", outcome.settled.size(),
+                                 count_action(outcome, policy::RetryAction::retry),
+                                 count_action(outcome, policy::RetryAction::fail), outcome.claims_deleted);
+  if (outcome.container_running) {
+    line += "; container running";
+    if (outcome.stuck && outcome.stuck->verdict != policy::StuckVerdict::healthy) {
+      line += fmt::format(" and stuck ({}): {}", policy::to_string(outcome.stuck->verdict), outcome.stuck->reason);
+    }
+  }
+  if (!outcome.after.due_ids.empty()) {
+    line += fmt::format("; {} due{}", outcome.after.due_ids.size(), outcome.container_running ? "" : " (needs a container)");
+  } else if (outcome.after.next_due) {
+    line += fmt::format("; next due {}", relative(*outcome.after.next_due, now));
+  }
+  return line;
+}
+
+}  // namespace
+
+void add_sweep_command(CLI::App& app, int& exit_code) {
+  struct Options {
+    std::string data_dir;
+    bool once = false;
+    bool json = false;
+    policy::SweepPolicy policy;
+  };
+  auto opts = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("sweep", "run a sweep over every active session");
+  add_data_dir_option(*cmd, opts->data_dir);
+  cmd->add_flag("--once", opts->once, "one pass of the steps that need no container, then exit")->required();
+  cmd->add_flag("--json", opts->json, "one JSON object per session on stdout");
+  add_policy_options(*cmd, opts->policy);
+  cmd->callback([opts, &exit_code] {
+    for (const auto& session : store::list_sessions(store::DataDir(opts->data_dir), true)) {
+      const TimePoint now = policy::now_utc();
+      try {
+        auto outcome = sweep::sweep_once(session.files, opts->policy, now);
+        if (opts->json) {
+          JsonWriter json;
+          json.begin_object()
+              .field("session", session.record.id)
+              .field("container_running", outcome.container_running)
+              .field("settled", static_cast<int>(outcome.settled.size()))
+              .field("retried", count_action(outcome, policy::RetryAction::retry))
+              .field("failed", count_action(outcome, policy::RetryAction::fail))
+              .field("claims_deleted", outcome.claims_deleted)
+              .field("due", static_cast<int>(outcome.after.due_ids.size()));
+          json.key("next_due");
+          outcome.after.next_due ? json.value(policy::format_iso8601(*outcome.after.next_due)) : json.null();
+          json.end_object();
+          std::cout << json.str() << '\n';
+        } else {
+          std::cout << session.record.id << ": " << describe(outcome, now) << '\n';
+        }
+      } catch (const Error& e) {
+        // One bad session does not stop the sweep of the others.
+        std::cerr << "hostsweep: error: session " << session.record.id << ": " << e.what() << '\n';
+        exit_code = exit_code_for(e.code());
+      }
+    }
+  });
+}
+
+}  // namespace hostsweep::cli

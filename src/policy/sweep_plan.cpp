@@ -1,0 +1,71 @@
+#include "hostsweep/policy/sweep_plan.hpp"
+
+#include <algorithm>
+
+namespace hostsweep::policy {
+
+std::vector<Settlement> decide_settlements(const std::vector<AckFact>& acks,
+                                           const std::map<std::string, MessageState>& inbound) {
+  std::vector<Settlement> out;
+  for (const auto& ack : acks) {
+    if (ack.status != "completed" && ack.status != "failed") continue;
+    auto row = inbound.find(ack.message_id);
+    if (row == inbound.end() || row->second.status != "pending") continue;
+    out.push_back({ack.message_id, ack.status});
+  }
+  return out;
+}
+
+std::vector<std::string> claimed_ids(const std::vector<AckFact>& acks) {
+  std::vector<std::string> ids;
+  for (const auto& ack : acks) {
+    if (ack.status == "processing") ids.push_back(ack.message_id);
+  }
+  return ids;
+}
+
+SweepPlan plan_sweep(const SweepPolicy& policy, const SweepFacts& facts) {
+  SweepPlan plan;
+  plan.settlements = decide_settlements(facts.acks, facts.acked_messages);
+
+  // What each settled or retried message is after this pass, for the due computation below.
+  std::map<std::string, MessageState> after = facts.acked_messages;
+  for (const auto& s : plan.settlements) after[s.message_id].status = s.status;
+
+  if (facts.container_running) {
+    if (facts.container_started_at) {
+      plan.stuck = decide_stuck(policy.stuck, LivenessFacts{facts.now, *facts.container_started_at,
+                                                            facts.heartbeat_mtime, facts.acks, facts.tool});
+    }
+  } else {
+    plan.orphan_claims = claimed_ids(facts.acks);
+    for (const auto& id : plan.orphan_claims) {
+      auto row = after.find(id);
+      if (row == after.end()) continue;  // a claim for a message the host does not know
+      auto decision = decide_retry(policy.retry, row->second, facts.now);
+      if (decision.action == RetryAction::retry) row->second.process_after = format_iso8601(decision.process_after);
+      if (decision.action == RetryAction::fail) row->second.status = "failed";
+      plan.retries.push_back({id, std::move(decision)});
+    }
+  }
+
+  plan.next_due = facts.next_due;
+  for (const auto& id : facts.due_ids) {
+    auto row = after.find(id);
+    if (row == after.end()) {
+      plan.due_ids.push_back(id);
+      continue;
+    }
+    if (row->second.status != "pending") continue;
+    auto process_after = row->second.process_after ? parse_timestamp(*row->second.process_after) : std::nullopt;
+    if (process_after && *process_after > facts.now) {
+      plan.next_due = plan.next_due ? std::min(*plan.next_due, *process_after) : *process_after;
+      continue;
+    }
+    plan.due_ids.push_back(id);
+  }
+  plan.wake = !plan.due_ids.empty() && !facts.container_running;
+  return plan;
+}
+
+}  // namespace hostsweep::policy

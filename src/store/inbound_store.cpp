@@ -1,0 +1,196 @@
+#include "hostsweep/store/inbound_store.hpp"
+
+#include <fmt/format.h>
+
+#include "schema.hpp"
+#include "sqlite.hpp"
+
+namespace hostsweep::store {
+namespace {
+
+using detail::Access;
+using detail::guarded;
+
+// Opens inbound.db for the host, upgrading an older schema when `write` is set. A read-only
+// open only checks that the table is there: it must not write.
+SQLite::Database open_inbound(const SessionFiles& files, Access access) {
+  auto db = detail::open_database(files.inbound(), access);
+  guarded(files.inbound(), [&] {
+    if (access == Access::read_only) {
+      (void)detail::inbound_schema_is_current(db);
+    } else {
+      detail::upgrade_inbound_schema(db);
+    }
+  });
+  return db;
+}
+
+void bind_optional(SQLite::Statement& q, int index, const std::optional<std::string>& value) {
+  if (value) q.bind(index, *value);
+  else q.bind(index);
+}
+
+// "?, ?, ?" for n placeholders.
+std::string placeholders(std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += i ? ", ?" : "?";
+  return out;
+}
+
+std::map<std::string, policy::MessageState> read_states(SQLite::Database& db, const std::vector<std::string>& ids) {
+  std::map<std::string, policy::MessageState> out;
+  // Batches keep the statement under SQLite's parameter limit.
+  constexpr std::size_t kBatch = 500;
+  for (std::size_t start = 0; start < ids.size(); start += kBatch) {
+    std::size_t n = std::min(kBatch, ids.size() - start);
+    SQLite::Statement q(db, "SELECT id, coalesce(status, 'pending'), coalesce(tries, 0), process_after FROM messages_in WHERE id IN (" +
+                                placeholders(n) + ")");
+    for (std::size_t i = 0; i < n; ++i) q.bind(static_cast<int>(i + 1), ids[start + i]);
+    while (q.executeStep()) {
+      policy::MessageState state;
+      state.id = q.getColumn(0).getString();
+      state.status = q.getColumn(1).getString();
+      state.tries = q.getColumn(2).getInt();
+      if (!q.getColumn(3).isNull()) state.process_after = q.getColumn(3).getString();
+      out.emplace(state.id, std::move(state));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint now) {
+  if (message.content.empty()) throw Error(Errc::invalid_argument, "message content must not be empty");
+  if (message.kind.empty()) throw Error(Errc::invalid_argument, "message kind must not be empty");
+  std::string id = message.id.value_or(generate_id("msg", now));
+  if (id.empty() || id.size() > 256) throw Error(Errc::invalid_argument, "message id must be 1-256 characters");
+
+  auto db = open_inbound(files, Access::read_write);
+  return guarded(files.inbound(), [&] {
+    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement exists(db, "SELECT 1 FROM messages_in WHERE id = ?");
+    exists.bind(1, id);
+    if (exists.executeStep()) {
+      throw Error(Errc::already_exists, fmt::format("message id \"{}\" is already in {}", id, files.inbound().string()));
+    }
+    // The host writes even seq values only; the container writes odd ones.
+    std::int64_t max_seq = db.execAndGet("SELECT coalesce(max(seq), 0) FROM messages_in").getInt64();
+    std::int64_t seq = max_seq < 2 ? 2 : (max_seq % 2 == 0 ? max_seq + 2 : max_seq + 1);
+
+    SQLite::Statement insert(db, R"sql(
+      INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, series_id, tries,
+                               "trigger", platform_id, channel_type, thread_id, content, on_wake)
+      VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?, ?, 0))sql");
+    insert.bind(1, id);
+    insert.bind(2, seq);
+    insert.bind(3, message.kind);
+    insert.bind(4, policy::format_iso8601(now));
+    bind_optional(insert, 5, message.process_after ? std::optional(policy::format_iso8601(*message.process_after)) : std::nullopt);
+    bind_optional(insert, 6, message.recurrence);
+    insert.bind(7, id);
+    insert.bind(8, message.trigger ? 1 : 0);
+    bind_optional(insert, 9, message.platform_id);
+    bind_optional(insert, 10, message.channel_type);
+    bind_optional(insert, 11, message.thread_id);
+    insert.bind(12, message.content);
+    insert.exec();
+    txn.commit();
+    return Enqueued{id, seq};
+  });
+}
+
+InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now) {
+  auto db = open_inbound(files, Access::read_only);
+  return guarded(files.inbound(), [&] {
+    InboundSummary summary;
+    SQLite::Statement counts(db, "SELECT coalesce(status, 'pending'), count(*) FROM messages_in GROUP BY 1");
+    while (counts.executeStep()) summary.count_by_status[counts.getColumn(0).getString()] = counts.getColumn(1).getInt();
+
+    // Timestamps come in several textual forms, so due-ness is decided on parsed values,
+    // not by comparing strings in SQL.
+    SQLite::Statement pending(db, R"sql(
+      SELECT id, process_after FROM messages_in
+      WHERE coalesce(status, 'pending') = 'pending' AND "trigger" = 1)sql");
+    while (pending.executeStep()) {
+      std::string id = pending.getColumn(0).getString();
+      if (pending.getColumn(1).isNull()) {
+        summary.due_ids.push_back(std::move(id));
+        continue;
+      }
+      auto due_at = policy::parse_timestamp(pending.getColumn(1).getString());
+      if (!due_at) {
+        summary.unreadable_ids.push_back(id);
+        summary.due_ids.push_back(std::move(id));
+      } else if (*due_at <= now) {
+        summary.due_ids.push_back(std::move(id));
+      } else if (!summary.next_due || *due_at < *summary.next_due) {
+        summary.next_due = *due_at;
+      }
+    }
+    return summary;
+  });
+}
+
+std::map<std::string, policy::MessageState> read_message_states(const SessionFiles& files,
+                                                                const std::vector<std::string>& ids) {
+  if (ids.empty()) return {};
+  auto db = open_inbound(files, Access::read_only);
+  return guarded(files.inbound(), [&] { return read_states(db, ids); });
+}
+
+std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::AckFact>& acks) {
+  std::vector<std::string> ids;
+  for (const auto& ack : acks) {
+    if (ack.status == "completed" || ack.status == "failed") ids.push_back(ack.message_id);
+  }
+  if (ids.empty()) return {};
+  auto db = open_inbound(files, Access::read_write);
+  return guarded(files.inbound(), [&] {
+    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+    auto settlements = policy::decide_settlements(acks, read_states(db, ids));
+    SQLite::Statement update(db, "UPDATE messages_in SET status = ? WHERE id = ? AND coalesce(status, 'pending') = 'pending'");
+    for (const auto& s : settlements) {
+      update.bind(1, s.status);
+      update.bind(2, s.message_id);
+      update.exec();
+      update.reset();
+    }
+    txn.commit();
+    return settlements;
+  });
+}
+
+std::vector<policy::PlannedRetry> retry_orphans(const SessionFiles& files, const std::vector<std::string>& message_ids,
+                                                const policy::RetryPolicy& policy, TimePoint now) {
+  if (message_ids.empty()) return {};
+  auto db = open_inbound(files, Access::read_write);
+  return guarded(files.inbound(), [&] {
+    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+    auto states = read_states(db, message_ids);
+    std::vector<policy::PlannedRetry> out;
+    SQLite::Statement retry(db, "UPDATE messages_in SET tries = ?, process_after = ? WHERE id = ?");
+    SQLite::Statement fail(db, "UPDATE messages_in SET status = 'failed' WHERE id = ?");
+    for (const auto& id : message_ids) {
+      auto state = states.find(id);
+      if (state == states.end()) continue;
+      auto decision = policy::decide_retry(policy, state->second, now);
+      if (decision.action == policy::RetryAction::retry) {
+        retry.bind(1, decision.new_tries);
+        retry.bind(2, policy::format_iso8601(decision.process_after));
+        retry.bind(3, id);
+        retry.exec();
+        retry.reset();
+      } else if (decision.action == policy::RetryAction::fail) {
+        fail.bind(1, id);
+        fail.exec();
+        fail.reset();
+      }
+      out.push_back({id, std::move(decision)});
+    }
+    txn.commit();
+    return out;
+  });
+}
+
+}  // namespace hostsweep::store
