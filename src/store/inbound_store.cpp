@@ -11,17 +11,12 @@ namespace {
 using detail::Access;
 using detail::guarded;
 
-// Opens inbound.db for the host, upgrading an older schema when `write` is set. A read-only
-// open only checks that the table is there: it must not write.
-SQLite::Database open_inbound(const SessionFiles& files, Access access) {
-  auto db = detail::open_database(files.inbound(), access);
-  guarded(files.inbound(), [&] {
-    if (access == Access::read_only) {
-      (void)detail::inbound_schema_is_current(db);
-    } else {
-      detail::upgrade_inbound_schema(db);
-    }
-  });
+// Opens inbound.db for the host. Every open upgrades an older schema first (PROTOCOL.md: the
+// host adds the missing columns "when it opens such a file"); a current file is not written.
+// Reads need it too: on an old file, a query naming "trigger" would silently compare a string.
+SQLite::Database open_inbound(const SessionFiles& files) {
+  auto db = detail::open_database(files.inbound(), Access::read_write);
+  guarded(files.inbound(), [&] { detail::upgrade_inbound_schema(db); });
   return db;
 }
 
@@ -66,7 +61,7 @@ Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint
   std::string id = message.id.value_or(generate_id("msg", now));
   if (id.empty() || id.size() > 256) throw Error(Errc::invalid_argument, "message id must be 1-256 characters");
 
-  auto db = open_inbound(files, Access::read_write);
+  auto db = open_inbound(files);
   return guarded(files.inbound(), [&] {
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement exists(db, "SELECT 1 FROM messages_in WHERE id = ?");
@@ -101,7 +96,7 @@ Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint
 }
 
 InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now) {
-  auto db = open_inbound(files, Access::read_only);
+  auto db = open_inbound(files);
   return guarded(files.inbound(), [&] {
     InboundSummary summary;
     SQLite::Statement counts(db, "SELECT coalesce(status, 'pending'), count(*) FROM messages_in GROUP BY 1");
@@ -135,7 +130,7 @@ InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now) {
 std::map<std::string, policy::MessageState> read_message_states(const SessionFiles& files,
                                                                 const std::vector<std::string>& ids) {
   if (ids.empty()) return {};
-  auto db = open_inbound(files, Access::read_only);
+  auto db = open_inbound(files);
   return guarded(files.inbound(), [&] { return read_states(db, ids); });
 }
 
@@ -145,7 +140,7 @@ std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std
     if (ack.status == "completed" || ack.status == "failed") ids.push_back(ack.message_id);
   }
   if (ids.empty()) return {};
-  auto db = open_inbound(files, Access::read_write);
+  auto db = open_inbound(files);
   return guarded(files.inbound(), [&] {
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
     auto settlements = policy::decide_settlements(acks, read_states(db, ids));
@@ -164,7 +159,7 @@ std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std
 std::vector<policy::PlannedRetry> retry_orphans(const SessionFiles& files, const std::vector<std::string>& message_ids,
                                                 const policy::RetryPolicy& policy, TimePoint now) {
   if (message_ids.empty()) return {};
-  auto db = open_inbound(files, Access::read_write);
+  auto db = open_inbound(files);
   return guarded(files.inbound(), [&] {
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
     auto states = read_states(db, message_ids);

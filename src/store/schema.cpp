@@ -109,6 +109,14 @@ std::set<std::string> inbound_columns(SQLite::Database& db) {
   return columns;
 }
 
+bool inbound_schema_is_current(SQLite::Database& db) {
+  auto columns = inbound_columns(db);
+  for (const auto& column : kLateColumns) {
+    if (!columns.count(column.name)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void create_inbound_schema(SQLite::Database& db) {
@@ -119,14 +127,6 @@ void create_inbound_schema(SQLite::Database& db) {
 void create_outbound_schema(SQLite::Database& db) {
   db.exec("PRAGMA journal_mode=DELETE");
   db.exec(kOutboundSchema);
-}
-
-bool inbound_schema_is_current(SQLite::Database& db) {
-  auto columns = inbound_columns(db);
-  for (const auto& column : kLateColumns) {
-    if (!columns.count(column.name)) return false;
-  }
-  return true;
 }
 
 void upgrade_inbound_schema(SQLite::Database& db) {

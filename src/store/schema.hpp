@@ -14,8 +14,4 @@ void create_outbound_schema(SQLite::Database& db);
 // on_wake) in one transaction. Throws Error(corrupt_file) when there is no messages_in table.
 void upgrade_inbound_schema(SQLite::Database& db);
 
-// The same check without writing: throws Error(corrupt_file) when there is no messages_in
-// table. True when the file already has every column this project reads.
-bool inbound_schema_is_current(SQLite::Database& db);
-
 }  // namespace hostsweep::store::detail

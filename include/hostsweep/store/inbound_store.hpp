@@ -1,7 +1,7 @@
 #pragma once
 // The host's operations on a session's inbound.db. Each call opens the file, does its work
 // (writes in one IMMEDIATE transaction) and closes it (PROTOCOL.md invariant 3). Every call
-// upgrades an older file's schema first. Errors: hostsweep::Error (not_found, corrupt_file,
+// upgrades an older file's schema first (the only write a reading call may make). Errors: hostsweep::Error (not_found, corrupt_file,
 // io_error, invalid_argument, already_exists).
 //
 // Thread-safety: free functions with no shared state; SQLite's locking (busy_timeout)
@@ -46,7 +46,7 @@ struct InboundSummary {
   std::vector<std::string> unreadable_ids;  // process_after unparseable: counted as due, never lost
 };
 
-// Read-only.
+// Reads only (but see the schema upgrade above).
 InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now);
 
 // The retry-relevant columns of the given messages; ids that do not exist are absent.

@@ -1,0 +1,126 @@
+// One sweep pass over real session files: the crashed-container cleanup and the plan that
+// `explain` prints.
+#include "hostsweep/sweep/session_sweep.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+
+#include "hostsweep/os/session_lock.hpp"
+#include "hostsweep/store/outbound_store.hpp"
+#include "hostsweep/store/registry.hpp"
+#include "support/temp_dir.hpp"
+
+namespace hostsweep::sweep {
+namespace {
+
+using namespace std::chrono;
+using hostsweep::testing::TempDir;
+
+class SweepTest : public ::testing::Test {
+ protected:
+  TempDir tmp;
+  store::DataDir data{tmp.path()};
+  TimePoint now = policy::now_utc();
+  store::SessionFiles files = store::create_session(data, "g", std::string("s"), now).files;
+  policy::SweepPolicy policy;
+
+  void claim(const std::string& id, TimePoint at) {
+    SQLite::Database db(files.outbound().string(), SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "INSERT OR REPLACE INTO processing_ack VALUES (?, 'processing', ?)");
+    q.bind(1, id);
+    q.bind(2, policy::format_sqlite(at));
+    q.exec();
+  }
+  std::string inbound_value(const std::string& id, const std::string& column) {
+    SQLite::Database db(files.inbound().string());
+    SQLite::Statement q(db, "SELECT " + column + " FROM messages_in WHERE id = ?");
+    q.bind(1, id);
+    return q.executeStep() ? q.getColumn(0).getString() : "<no row>";
+  }
+};
+
+TEST_F(SweepTest, CrashedContainerCleanupRetriesOnceAndDeletesTheClaim) {
+  store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
+  claim("m", now - 30min);
+
+  auto first = sweep_once(files, policy, now);
+  EXPECT_FALSE(first.container_running);
+  ASSERT_EQ(first.retries.size(), 1u);
+  EXPECT_EQ(first.retries[0].decision.action, policy::RetryAction::retry);
+  EXPECT_EQ(first.claims_deleted, 1);
+  EXPECT_TRUE(first.after.due_ids.empty());
+  EXPECT_EQ(first.after.next_due, now + 5s);
+  EXPECT_EQ(inbound_value("m", "tries"), "1");
+
+  // FAILURE-MODES.md 3: the next passes do not push the retry out again...
+  auto second = sweep_once(files, policy, now + 1s);
+  EXPECT_TRUE(second.retries.empty());
+  EXPECT_EQ(inbound_value("m", "tries"), "1");
+  // ...and when the backoff has elapsed the message is due: a container will be woken for it.
+  auto third = sweep_once(files, policy, now + 6s);
+  EXPECT_EQ(third.after.due_ids, std::vector<std::string>{"m"});
+}
+
+TEST_F(SweepTest, ACrashBetweenTheTwoWritesDoesNotRetryTwice) {
+  store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
+  claim("m", now - 30min);
+  // The inbound half ran, then the process died before deleting the claim.
+  store::retry_orphans(files, {"m"}, policy.retry, now);
+  auto outcome = sweep_once(files, policy, now + 1s);
+  ASSERT_EQ(outcome.retries.size(), 1u);
+  EXPECT_EQ(outcome.retries[0].decision.action, policy::RetryAction::leave);
+  EXPECT_EQ(outcome.claims_deleted, 1);
+  EXPECT_EQ(inbound_value("m", "tries"), "1");
+}
+
+TEST_F(SweepTest, NothingIsWrittenToOutboundWhileAContainerHoldsTheLock) {
+  store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
+  claim("m", now - 30min);
+  auto container = os::SessionLock::try_acquire(files.lock());
+  ASSERT_TRUE(container);
+  container->record_holder(1, now - 1min);
+
+  auto outcome = sweep_once(files, policy, now);
+  EXPECT_TRUE(outcome.container_running);
+  EXPECT_TRUE(outcome.retries.empty());
+  EXPECT_EQ(outcome.claims_deleted, 0);
+  EXPECT_EQ(store::read_outbound(files).acks.size(), 1u);
+  EXPECT_EQ(inbound_value("m", "tries"), "0");
+  // The claim predates the container's start: never held against it (FAILURE-MODES.md 2).
+  ASSERT_TRUE(outcome.stuck);
+  EXPECT_EQ(outcome.stuck->verdict, policy::StuckVerdict::healthy) << outcome.stuck->reason;
+}
+
+TEST_F(SweepTest, ExplainPlansTheSameStepsWithoutWriting) {
+  store::enqueue(files, {.id = "done", .content = "x"}, now - 1h);
+  store::enqueue(files, {.id = "crashed", .content = "x"}, now - 1h);
+  store::enqueue(files, {.id = "waiting", .content = "x"}, now - 1h);
+  {
+    SQLite::Database db(files.outbound().string(), SQLite::OPEN_READWRITE);
+    db.exec("INSERT INTO processing_ack VALUES ('done', 'completed', '2026-01-01 00:00:00')");
+  }
+  claim("crashed", now - 10min);
+  auto inbound_before = hostsweep::testing::read_file(files.inbound());
+  auto outbound_before = hostsweep::testing::read_file(files.outbound());
+
+  auto plan = policy::plan_sweep(policy, gather_facts(files, now));
+  ASSERT_EQ(plan.settlements.size(), 1u);
+  EXPECT_EQ(plan.settlements[0].message_id, "done");
+  ASSERT_EQ(plan.retries.size(), 1u);
+  EXPECT_EQ(plan.retries[0].decision.action, policy::RetryAction::retry);
+  EXPECT_EQ(plan.orphan_claims, std::vector<std::string>{"crashed"});
+  EXPECT_EQ(plan.due_ids, std::vector<std::string>{"waiting"});
+  EXPECT_EQ(plan.next_due, now + 5s);
+  EXPECT_TRUE(plan.wake);
+  EXPECT_EQ(hostsweep::testing::read_file(files.inbound()), inbound_before);
+  EXPECT_EQ(hostsweep::testing::read_file(files.outbound()), outbound_before);
+
+  // The sweep then does what the plan said.
+  auto outcome = sweep_once(files, policy, now);
+  EXPECT_EQ(outcome.settled.size(), 1u);
+  EXPECT_EQ(outcome.after.due_ids, plan.due_ids);
+  EXPECT_EQ(outcome.after.next_due, plan.next_due);
+}
+
+}  // namespace
+}  // namespace hostsweep::sweep
