@@ -3,7 +3,7 @@
 add_library(hostsweep_build_options INTERFACE)
 target_compile_options(hostsweep_build_options INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-  -Wunused -Woverloaded-virtual -Wconversion -Wsign-conversion -Wnull-dereference
+  -Wunused -Woverloaded-virtual -Wconversion -Wsign-conversion
   -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
   # Designated initializers leave defaulted members out on purpose; GCC 12 warns anyway.
   -Wno-missing-field-initializers)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds the debug preset (AddressSanitizer + UBSan, warnings as
-# errors) and runs every test.
+# Installs what is missing, then builds and runs every test twice: the debug preset
+# (AddressSanitizer + UBSan, warnings as errors) and the release preset (optimised, plus the
+# test that builds an application against the installed package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cmake --preset debug
-cmake --build --preset debug
-ctest --preset debug "$@"
+for preset in debug release; do
+  cmake --preset "$preset"
+  cmake --build --preset "$preset"
+  ctest --preset "$preset" "$@"
+done

@@ -18,8 +18,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);  // prints help, or the parse error
-    return code == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "hostsweep: error: " << e.what() << " (see --help)\n";
+    return 2;
   } catch (const Error& e) {
     std::cerr << "hostsweep: error: " << e.what() << '\n';
     return cli::exit_code_for(e.code());

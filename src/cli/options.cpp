@@ -54,7 +54,10 @@ int exit_code_for(Errc code) noexcept {
 
 std::string relative(TimePoint t, TimePoint now) {
   if (t == now) return "now";
-  return t > now ? "in " + policy::format_duration(t - now) : policy::format_duration(now - t) + " ago";
+  Duration gap = t > now ? t - now : now - t;
+  // Milliseconds matter to a person only when the gap is short.
+  if (gap >= std::chrono::minutes{1}) gap = std::chrono::round<std::chrono::seconds>(gap);
+  return t > now ? "in " + policy::format_duration(gap) : policy::format_duration(gap) + " ago";
 }
 
 }  // namespace hostsweep::cli

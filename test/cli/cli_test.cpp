@@ -1,0 +1,129 @@
+// The `hostsweep` program as a user runs it: outputs, exit statuses, and one clear line on
+// stderr for each kind of bad input, with nothing half-written.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "support/run_program.hpp"
+#include "support/temp_dir.hpp"
+
+namespace hostsweep::testing {
+namespace {
+
+class CliTest : public ::testing::Test {
+ protected:
+  TempDir tmp;
+  std::string data = (tmp.path() / "data").string();
+
+  ProgramResult hostsweep(std::vector<std::string> args) { return run_program(HOSTSWEEP_CLI_PATH, args); }
+
+  std::string create(const std::string& id) {
+    auto r = hostsweep({"session", "create", "--data-dir", data, "--agent-group", "demo", "--id", id});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+
+  int row_count(const std::string& session) {
+    SQLite::Database db((tmp.path() / "data" / "sessions" / "demo" / session / "inbound.db").string());
+    return db.execAndGet("SELECT count(*) FROM messages_in").getInt();
+  }
+
+  // Exactly one line on stderr, naming `needle`, and an exit status of `code`.
+  static void expect_one_error(const ProgramResult& r, int code, const std::string& needle) {
+    EXPECT_EQ(r.exit_code, code) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+};
+
+TEST_F(CliTest, CreateEnqueueStatusExplainSweep) {
+  EXPECT_EQ(create("s1"), "s1\n");
+  auto generated = hostsweep({"session", "create", "--data-dir", data, "--agent-group", "demo"});
+  EXPECT_EQ(generated.exit_code, 0);
+  EXPECT_EQ(generated.out.rfind("sess-", 0), 0u) << generated.out;
+
+  auto enq = hostsweep({"enqueue", "--data-dir", data, "--session", "s1", "--content", "{\"text\":\"hi\"}", "--id", "m1"});
+  EXPECT_EQ(enq.exit_code, 0) << enq.err;
+  EXPECT_EQ(enq.out, "m1\n");
+  auto later = hostsweep({"enqueue", "--data-dir", data, "--session", "s1", "--content", "x", "--process-after",
+                          "2099-01-01 00:00:00", "--trigger", "1", "--kind", "task"});
+  EXPECT_EQ(later.exit_code, 0) << later.err;
+
+  auto status = hostsweep({"status", "--data-dir", data, "--json"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("\"id\":\"s1\""), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"counts\":{\"pending\":2}"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"due\":1"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"next_due\":\"2099-01-01T00:00:00.000Z\""), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"heartbeat_age_ms\":null"), std::string::npos) << status.out;
+  auto table = hostsweep({"status", "--data-dir", data});
+  EXPECT_NE(table.out.find("SESSION"), std::string::npos);
+
+  auto explain = hostsweep({"explain", "--data-dir", data, "--session", "s1"});
+  EXPECT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_NE(explain.out.find("4. wake: 1 message(s) due: start a container"), std::string::npos) << explain.out;
+  auto explain_json = hostsweep({"explain", "--data-dir", data, "--session", "s1", "--json"});
+  EXPECT_NE(explain_json.out.find("\"wake\":true"), std::string::npos) << explain_json.out;
+
+  auto sweep = hostsweep({"sweep", "--once", "--data-dir", data});
+  EXPECT_EQ(sweep.exit_code, 0) << sweep.err;
+  EXPECT_NE(sweep.out.find("s1: settled 0"), std::string::npos) << sweep.out;
+}
+
+TEST_F(CliTest, BadInputGetsOneLineAndNothingIsWritten) {
+  create("s1");
+  expect_one_error(hostsweep({"enqueue", "--data-dir", data, "--session", "../x", "--content", "x"}), 2,
+                   "invalid session id \"../x\"");
+  expect_one_error(hostsweep({"enqueue", "--data-dir", data, "--session", "nope", "--content", "x"}), 3,
+                   "unknown session \"nope\"");
+  expect_one_error(hostsweep({"enqueue", "--data-dir", data, "--session", "s1", "--content", "x", "--process-after",
+                              "next tuesday"}),
+                   2, "--process-after \"next tuesday\" is not a timestamp");
+  expect_one_error(hostsweep({"session", "create", "--data-dir", data, "--agent-group", "demo", "--id", "s1"}), 4,
+                   "already exists");
+  expect_one_error(hostsweep({"explain", "--data-dir", data, "--session", "s1", "--ceiling", "soon"}), 2, "--ceiling");
+  expect_one_error(hostsweep({"status", "--data-dir", (tmp.path() / "elsewhere").string()}), 3,
+                   "not a hostsweep data directory");
+  EXPECT_EQ(row_count("s1"), 0);
+}
+
+TEST_F(CliTest, ADirectoryThatIsNotASessionAndACorruptFileAreNamed) {
+  create("s1");
+  create("s2");
+  auto dir = tmp.path() / "data" / "sessions" / "demo";
+  std::filesystem::remove(dir / "s1" / "inbound.db");
+  expect_one_error(hostsweep({"enqueue", "--data-dir", data, "--session", "s1", "--content", "x"}), 5,
+                   "is not a session directory");
+  write_file(dir / "s2" / "inbound.db", std::string(4096, 'x'));
+  expect_one_error(hostsweep({"explain", "--data-dir", data, "--session", "s2"}), 5, "not an SQLite database");
+  write_file(tmp.path() / "data" / "hostsweep.db", "not a registry at all, not even close to being one");
+  expect_one_error(hostsweep({"status", "--data-dir", data}), 5, "hostsweep.db: not an SQLite database");
+}
+
+TEST_F(CliTest, OneCorruptSessionDoesNotHideTheOthers) {
+  create("good");
+  create("bad");
+  write_file(tmp.path() / "data" / "sessions" / "demo" / "bad" / "outbound.db", std::string(4096, 'x'));
+  auto status = hostsweep({"status", "--data-dir", data});
+  EXPECT_EQ(status.exit_code, 5);
+  EXPECT_NE(status.out.find("good"), std::string::npos);
+  EXPECT_NE(status.err.find("session bad:"), std::string::npos) << status.err;
+  auto sweep = hostsweep({"sweep", "--once", "--data-dir", data});
+  EXPECT_EQ(sweep.exit_code, 5);
+  EXPECT_NE(sweep.out.find("good: settled 0"), std::string::npos) << sweep.out;
+}
+
+TEST_F(CliTest, HelpDocumentsDefaults) {
+  auto help = hostsweep({"sweep", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--ceiling"), std::string::npos);
+  EXPECT_NE(help.out.find("default 30m"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("default 1m"), std::string::npos) << help.out;
+  auto none = hostsweep({});
+  EXPECT_EQ(none.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace hostsweep::testing
