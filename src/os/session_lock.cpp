@@ -46,20 +46,23 @@ std::optional<LockHolder> SessionLock::read_holder(const std::filesystem::path& 
   std::ifstream in(lock_file);
   std::string pid_text;
   std::string since_text;
+  std::string owner_text;
   if (!(in >> pid_text)) return std::nullopt;
-  in >> since_text;
+  in >> since_text >> owner_text;
   LockHolder holder;
   try {
     holder.pid = std::stol(pid_text);
+    if (!owner_text.empty()) holder.owner_pid = std::stol(owner_text);
   } catch (const std::exception&) {
     return std::nullopt;
   }
+  if (holder.pid <= 0) return std::nullopt;
   holder.since = policy::parse_timestamp(since_text);
   return holder;
 }
 
-void SessionLock::record_holder(long pid, TimePoint since) {
-  std::string line = fmt::format("{} {}\n", pid, policy::format_iso8601(since));
+void SessionLock::record_holder(long pid, TimePoint since, long owner_pid) {
+  std::string line = fmt::format("{} {} {}\n", pid, policy::format_iso8601(since), owner_pid);
   if (::ftruncate(fd_, 0) != 0) fail("lock file", "truncate");
   if (::pwrite(fd_, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size())) fail("lock file", "write");
 }

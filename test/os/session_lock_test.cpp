@@ -57,11 +57,12 @@ TEST(SessionLock, RecordsItsHolder) {
   ASSERT_TRUE(lock);
   EXPECT_FALSE(SessionLock::read_holder(file));
   auto since = *policy::parse_timestamp("2026-03-08T12:00:00.250Z");
-  lock->record_holder(4242, since);
+  lock->record_holder(4242, since, 77);
   auto holder = SessionLock::read_holder(file);
   ASSERT_TRUE(holder);
   EXPECT_EQ(holder->pid, 4242);
   EXPECT_EQ(holder->since, since);
+  EXPECT_EQ(holder->owner_pid, 77);
 }
 
 }  // namespace

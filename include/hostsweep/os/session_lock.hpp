@@ -17,8 +17,9 @@ namespace hostsweep::os {
 
 // What the holder wrote into the lock file when it took the lock.
 struct LockHolder {
-  long pid = 0;
-  std::optional<TimePoint> since;  // when the holder's container started
+  long pid = 0;                    // the container's process (and process group) id
+  std::optional<TimePoint> since;  // when the container started
+  long owner_pid = 0;              // the supervisor that started it (0: unknown)
 };
 
 class SessionLock {
@@ -33,8 +34,8 @@ class SessionLock {
   // Reads what the current holder recorded; nullopt when the file is missing or unreadable.
   static std::optional<LockHolder> read_holder(const std::filesystem::path& lock_file);
 
-  // Records this process (or a container's pid) as the holder, since `since`.
-  void record_holder(long pid, TimePoint since);
+  // Records the container holding the lock: its pid, its start, and the supervisor's pid.
+  void record_holder(long pid, TimePoint since, long owner_pid = 0);
 
   SessionLock(SessionLock&& other) noexcept;
   SessionLock& operator=(SessionLock&& other) noexcept;

@@ -1,0 +1,59 @@
+#pragma once
+// Container runtimes as command templates: what to run to start a session's container, and
+// (for docker and podman) what to run to stop it. Pure: no process is started here.
+//
+//   process  the agent command itself (the embedded default)
+//   bwrap    the agent command in a bubblewrap sandbox; the session directory is bound
+//            read-write at /workspace, the rest of the file system read-only
+//   docker   `docker run --rm --name NAME --label ... -v DIR:/workspace IMAGE COMMAND...`,
+//   podman   stopped with `docker stop -t GRACE NAME` (resp. podman)
+//
+// Placeholders in the agent command: {session_dir}, {session_id}, {agent_group_id},
+// {container_name}. Inside bwrap, docker and podman, {session_dir} is /workspace.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hostsweep/policy/timestamp.hpp"
+
+namespace hostsweep::runtime {
+
+enum class RuntimeKind { process, bwrap, docker, podman };
+
+const char* to_string(RuntimeKind kind) noexcept;
+// Throws Error(invalid_argument) naming the accepted values.
+RuntimeKind parse_runtime_kind(std::string_view text);
+
+struct RuntimeOptions {
+  RuntimeKind kind = RuntimeKind::process;
+  std::vector<std::string> agent_command;  // the template, one argv element each
+  std::string image;                       // docker and podman only
+};
+
+struct ContainerSpec {
+  std::string session_dir;
+  std::string session_id;
+  std::string agent_group_id;
+  std::string container_name;
+};
+
+// "hostsweep-<group>-<session>": valid as a docker name, since both ids are.
+std::string container_name(std::string_view agent_group_id, std::string_view session_id);
+
+// Splits a command line as a POSIX shell would split words: blanks separate, single quotes
+// keep everything, double quotes keep everything but \" and \\, a backslash escapes the next
+// character. No expansion of any kind. Throws Error(invalid_argument) on an unclosed quote.
+std::vector<std::string> split_command(std::string_view line);
+
+// The argv that starts the container. Throws Error(invalid_argument) when the options cannot
+// start anything (empty command, docker without an image, unknown placeholder).
+std::vector<std::string> start_command(const RuntimeOptions& options, const ContainerSpec& spec);
+
+// The argv that stops it (docker, podman), or nullopt when stopping means signalling the
+// process group (process, bwrap).
+std::optional<std::vector<std::string>> stop_command(const RuntimeOptions& options, const ContainerSpec& spec,
+                                                     Duration grace);
+
+}  // namespace hostsweep::runtime

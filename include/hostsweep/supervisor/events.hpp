@@ -1,0 +1,47 @@
+#pragma once
+// What the supervisor reports: one typed event per thing that happened, each with a stable
+// name (for logs and metrics) and the numbers behind it.
+
+#include <optional>
+#include <string>
+
+#include "hostsweep/policy/timestamp.hpp"
+#include "hostsweep/runtime/child_process.hpp"
+
+namespace hostsweep::supervisor {
+
+enum class EventKind {
+  container_started,       // pid
+  container_start_failed,  // reason
+  container_exited,        // pid, exit
+  container_killed,        // pid, reason: ceiling | claim-stuck | shutdown | orphan
+  message_completed,       // message_id
+  message_failed,          // message_id, reason (container-reported, or max tries)
+  message_retried,         // message_id, tries, delay
+  session_backoff,         // failures (in tries), delay
+  session_added,
+  session_removed,
+  session_locked_elsewhere,  // another process runs this session's container
+  session_error,           // reason: a file that could not be read or written
+  watch_unavailable,       // reason: inotify unavailable for this session; polled at each sweep
+  watch_overflow,          // the kernel dropped events; everything is re-checked
+  sweep_completed,         // tries = number of sessions
+};
+
+// "container.started", "message.retried", ...
+const char* event_name(EventKind kind) noexcept;
+
+struct Event {
+  EventKind kind;
+  TimePoint at;
+  std::string session_id;
+  std::string message_id;
+  int pid = 0;
+  std::optional<runtime::ExitStatus> exit;
+  std::string reason;
+  int tries = 0;
+  Duration delay{0};
+  std::string detail;  // a sentence for people: why, with the numbers
+};
+
+}  // namespace hostsweep::supervisor

@@ -1,0 +1,24 @@
+#pragma once
+// Every setting of the supervisor, with the defaults `hostsweep run --help` documents.
+
+#include <cstddef>
+#include <string>
+
+#include "hostsweep/policy/start_backoff.hpp"
+#include "hostsweep/policy/sweep_plan.hpp"
+#include "hostsweep/runtime/container_runtime.hpp"
+
+namespace hostsweep::supervisor {
+
+struct SupervisorOptions {
+  policy::SweepPolicy policy;                 // liveness windows and message retries
+  policy::StartBackoffPolicy start_backoff;   // crash-loop protection
+  runtime::RuntimeOptions runtime;            // what a container is
+  Duration sweep_interval = std::chrono::seconds{60};  // the safety net under the events
+  Duration kill_grace = std::chrono::seconds{10};      // SIGTERM (or the runtime's stop), then SIGKILL
+  std::size_t database_threads = 2;           // the pool that runs SQLite work
+  bool watch_files = true;                    // inotify; false: every session is polled at the sweep
+  std::string timezone;                       // for recurring work ("" = the host's zone)
+};
+
+}  // namespace hostsweep::supervisor

@@ -1,0 +1,79 @@
+#pragma once
+// The supervisor: keeps every active session's container alive, honest and working, on an
+// executor the caller owns.
+//
+// Events, with a periodic sweep as the safety net under them:
+//  * a container's exit (observed through a pidfd) runs its cleanup at once;
+//  * outbound.db commits, heartbeat touches and inbound.db writes by other processes (inotify)
+//    re-check their session: acks are synced, the liveness deadline moves;
+//  * a deadline timer per session fires when its next message becomes due, and another when
+//    its container would become stuck, so neither waits for the sweep.
+//
+// Threading: every member function, and every callback, runs on the executor given to the
+// constructor; that executor must not run handlers concurrently (an io_context run by one
+// thread, or a strand). SQLite work runs on an internal pool, in order per session, and posts
+// its results back; the caller's executor never waits on a database or a child process.
+//
+// Lifetime: async_stop() stops waking, stops every container (SIGTERM, then SIGKILL after the
+// kill grace), runs their cleanup and then calls its handler. Destroying a supervisor that was
+// not stopped leaves its containers running; they keep their session locks, and the next
+// supervisor on the same data directory stops them as orphans.
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hostsweep/store/layout.hpp"
+#include "hostsweep/supervisor/events.hpp"
+#include "hostsweep/supervisor/options.hpp"
+
+namespace hostsweep::supervisor {
+
+enum class Phase { idle, running, stopping, backing_off };
+const char* to_string(Phase phase) noexcept;
+
+struct SessionView {
+  std::string session_id;
+  std::string agent_group_id;
+  Phase phase = Phase::idle;
+  int pid = 0;
+  int start_failures = 0;
+  std::optional<TimePoint> backoff_until;
+  std::optional<TimePoint> next_due;
+  bool watched = false;
+};
+
+class Supervisor {
+ public:
+  using EventHandler = std::function<void(const Event&)>;
+
+  Supervisor(boost::asio::any_io_executor executor, store::DataDir data, SupervisorOptions options,
+             EventHandler on_event);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Loads the registry, watches the sessions and runs the first sweep.
+  void start();
+
+  // Re-checks one session now (e.g. after this process enqueued a message for it).
+  void request_check(const std::string& session_id);
+
+  // Runs a sweep now, as the timer would.
+  void sweep_now();
+
+  // Stops in stages (see above) and then calls `done` on the executor. Idempotent.
+  void async_stop(std::function<void()> done);
+
+  std::vector<SessionView> sessions() const;
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace hostsweep::supervisor

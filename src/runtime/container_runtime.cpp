@@ -1,0 +1,163 @@
+#include "hostsweep/runtime/container_runtime.hpp"
+
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "hostsweep/error.hpp"
+
+namespace hostsweep::runtime {
+namespace {
+
+constexpr const char* kWorkspace = "/workspace";
+
+// Replaces every {name} in `word`; an unknown {name} is an error, so a typo is caught at start.
+std::string expand(std::string_view word, const ContainerSpec& spec, std::string_view session_dir) {
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < word.size()) {
+    std::size_t open = word.find('{', pos);
+    if (open == std::string_view::npos) {
+      out.append(word.substr(pos));
+      break;
+    }
+    std::size_t close = word.find('}', open);
+    if (close == std::string_view::npos) {
+      out.append(word.substr(pos));
+      break;
+    }
+    out.append(word.substr(pos, open - pos));
+    std::string_view name = word.substr(open + 1, close - open - 1);
+    if (name == "session_dir") out.append(session_dir);
+    else if (name == "session_id") out.append(spec.session_id);
+    else if (name == "agent_group_id") out.append(spec.agent_group_id);
+    else if (name == "container_name") out.append(spec.container_name);
+    else {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("agent command: unknown placeholder {{{}}} (known: {{session_dir}}, {{session_id}}, "
+                              "{{agent_group_id}}, {{container_name}})",
+                              name));
+    }
+    pos = close + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> expand_all(const std::vector<std::string>& words, const ContainerSpec& spec,
+                                    std::string_view session_dir) {
+  std::vector<std::string> out;
+  out.reserve(words.size());
+  for (const auto& w : words) out.push_back(expand(w, spec, session_dir));
+  return out;
+}
+
+const char* binary_of(RuntimeKind kind) { return kind == RuntimeKind::podman ? "podman" : "docker"; }
+
+}  // namespace
+
+const char* to_string(RuntimeKind kind) noexcept {
+  switch (kind) {
+    case RuntimeKind::process: return "process";
+    case RuntimeKind::bwrap: return "bwrap";
+    case RuntimeKind::docker: return "docker";
+    case RuntimeKind::podman: return "podman";
+  }
+  return "unknown";
+}
+
+RuntimeKind parse_runtime_kind(std::string_view text) {
+  for (auto kind : {RuntimeKind::process, RuntimeKind::bwrap, RuntimeKind::docker, RuntimeKind::podman}) {
+    if (text == to_string(kind)) return kind;
+  }
+  throw Error(Errc::invalid_argument, fmt::format("unknown runtime \"{}\" (use process, bwrap, docker or podman)", text));
+}
+
+std::string container_name(std::string_view agent_group_id, std::string_view session_id) {
+  return fmt::format("hostsweep-{}-{}", agent_group_id, session_id);
+}
+
+std::vector<std::string> split_command(std::string_view line) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) words.push_back(std::exchange(word, {}));
+      in_word = false;
+      continue;
+    }
+    in_word = true;
+    if (c == '\\' && i + 1 < line.size()) {
+      word += line[++i];
+    } else if (c == '\'') {
+      std::size_t end = line.find('\'', i + 1);
+      if (end == std::string_view::npos) throw Error(Errc::invalid_argument, "command: unclosed single quote");
+      word.append(line.substr(i + 1, end - i - 1));
+      i = end;
+    } else if (c == '"') {
+      std::size_t j = i + 1;
+      for (; j < line.size() && line[j] != '"'; ++j) {
+        if (line[j] == '\\' && j + 1 < line.size() && (line[j + 1] == '"' || line[j + 1] == '\\')) ++j;
+        word += line[j];
+      }
+      if (j >= line.size()) throw Error(Errc::invalid_argument, "command: unclosed double quote");
+      i = j;
+    } else {
+      word += c;
+    }
+  }
+  if (in_word) words.push_back(std::move(word));
+  return words;
+}
+
+std::vector<std::string> start_command(const RuntimeOptions& options, const ContainerSpec& spec) {
+  if (options.agent_command.empty()) throw Error(Errc::invalid_argument, "no agent command configured (--agent-command)");
+  switch (options.kind) {
+    case RuntimeKind::process:
+      return expand_all(options.agent_command, spec, spec.session_dir);
+    case RuntimeKind::bwrap: {
+      std::vector<std::string> argv = {"bwrap",        "--die-with-parent", "--new-session", "--unshare-pid",
+                                       "--ro-bind",    "/",                 "/",             "--dev",
+                                       "/dev",         "--proc",            "/proc",         "--tmpfs",
+                                       "/tmp",         "--bind",            spec.session_dir, kWorkspace,
+                                       "--chdir",      kWorkspace,          "--"};
+      auto command = expand_all(options.agent_command, spec, kWorkspace);
+      argv.insert(argv.end(), command.begin(), command.end());
+      return argv;
+    }
+    case RuntimeKind::docker:
+    case RuntimeKind::podman: {
+      if (options.image.empty()) {
+        throw Error(Errc::invalid_argument, fmt::format("runtime {} needs an image (--image)", to_string(options.kind)));
+      }
+      std::vector<std::string> argv = {binary_of(options.kind),
+                                       "run",
+                                       "--rm",
+                                       "--name",
+                                       spec.container_name,
+                                       "--label",
+                                       "hostsweep.session=" + spec.session_id,
+                                       "--label",
+                                       "hostsweep.agent_group=" + spec.agent_group_id,
+                                       "--volume",
+                                       spec.session_dir + ":" + kWorkspace,
+                                       "--workdir",
+                                       kWorkspace,
+                                       options.image};
+      auto command = expand_all(options.agent_command, spec, kWorkspace);
+      argv.insert(argv.end(), command.begin(), command.end());
+      return argv;
+    }
+  }
+  return {};
+}
+
+std::optional<std::vector<std::string>> stop_command(const RuntimeOptions& options, const ContainerSpec& spec,
+                                                     Duration grace) {
+  if (options.kind != RuntimeKind::docker && options.kind != RuntimeKind::podman) return std::nullopt;
+  auto seconds = std::chrono::ceil<std::chrono::seconds>(grace).count();
+  return std::vector<std::string>{binary_of(options.kind), "stop", "--time", std::to_string(seconds), spec.container_name};
+}
+
+}  // namespace hostsweep::runtime

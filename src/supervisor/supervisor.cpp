@@ -1,0 +1,522 @@
+#include "hostsweep/supervisor/supervisor.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "hostsweep/store/registry.hpp"
+#include "session_check.hpp"
+
+namespace hostsweep::supervisor {
+namespace asio = boost::asio;
+
+const char* event_name(EventKind kind) noexcept {
+  switch (kind) {
+    case EventKind::container_started: return "container.started";
+    case EventKind::container_start_failed: return "container.start_failed";
+    case EventKind::container_exited: return "container.exited";
+    case EventKind::container_killed: return "container.killed";
+    case EventKind::message_completed: return "message.completed";
+    case EventKind::message_failed: return "message.failed";
+    case EventKind::message_retried: return "message.retried";
+    case EventKind::session_backoff: return "session.backoff";
+    case EventKind::session_added: return "session.added";
+    case EventKind::session_removed: return "session.removed";
+    case EventKind::session_locked_elsewhere: return "session.locked_elsewhere";
+    case EventKind::session_error: return "session.error";
+    case EventKind::watch_unavailable: return "watch.unavailable";
+    case EventKind::watch_overflow: return "watch.overflow";
+    case EventKind::sweep_completed: return "sweep.completed";
+  }
+  return "unknown";
+}
+
+const char* to_string(Phase phase) noexcept {
+  switch (phase) {
+    case Phase::idle: return "idle";
+    case Phase::running: return "running";
+    case Phase::stopping: return "stopping";
+    case Phase::backing_off: return "backing_off";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using Strand = asio::strand<asio::thread_pool::executor_type>;
+
+// The steady-clock instant at which the wall clock reads `t` (deadlines are wall-clock UTC,
+// timers are steady).
+asio::steady_timer::time_point steady_at(TimePoint t) {
+  auto wait = t - policy::now_utc();
+  return asio::steady_timer::clock_type::now() + std::max(wait, Duration::zero());
+}
+
+}  // namespace
+
+// One supervised session: its phase, its container, its timers. Owned by Impl::sessions_.
+struct Session {
+  Session(asio::any_io_executor home, Strand db_strand, store::Session s)
+      : id(s.record.id),
+        agent_group_id(s.record.agent_group_id),
+        files(std::move(s.files)),
+        db(std::move(db_strand)),
+        due_timer(home),
+        stuck_timer(home),
+        kill_timer(home),
+        backoff_timer(home),
+        retry_timer(home) {}
+
+  std::string id;
+  std::string agent_group_id;
+  store::SessionFiles files;
+  Strand db;  // this session's database work runs here, in order
+
+  Phase phase = Phase::idle;
+  bool check_in_flight = false;
+  bool check_again = false;
+  bool retiring = false;  // removed from the registry: no new start, forgotten once idle
+
+  // The container, while there is one.
+  std::unique_ptr<runtime::ChildProcess> child;
+  std::unique_ptr<runtime::ChildProcess> stopper;  // the runtime's stop command, if any
+  std::optional<os::SessionLock> lock;              // held from start until cleanup is done
+  std::uint64_t generation = 0;                     // tells stale callbacks from current ones
+  TimePoint started_at{};
+  asio::steady_timer::time_point started_steady{};
+  bool did_work = false;
+  bool cleanup_pending = false;  // exited; the next check is its cleanup
+  bool stopped_for_shutdown = false;
+
+  int start_failures = 0;
+  std::optional<TimePoint> backoff_until;
+  std::optional<TimePoint> next_due;
+  bool watched = false;
+  std::string last_error;
+  long reported_foreign_holder = 0;
+
+  asio::steady_timer due_timer;
+  asio::steady_timer stuck_timer;
+  asio::steady_timer kill_timer;
+  asio::steady_timer backoff_timer;
+  asio::steady_timer retry_timer;  // re-check a session whose lock an orphan holds
+};
+
+class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
+ public:
+  Impl(asio::any_io_executor executor, store::DataDir data, SupervisorOptions options, EventHandler on_event)
+      : home_(std::move(executor)),
+        data_(std::move(data)),
+        options_(std::move(options)),
+        on_event_(std::move(on_event)),
+        pool_(std::max<std::size_t>(1, options_.database_threads)),
+        registry_strand_(asio::make_strand(pool_.get_executor())),
+        sweep_timer_(home_) {}
+
+  ~Impl() {
+    // Pool jobs hold no reference to this object, so joining here cannot deadlock.
+    pool_.join();
+  }
+
+  void start() {
+    if (started_) return;
+    started_ = true;
+    sweep();
+  }
+
+  void sweep() {
+    if (stopping_) return;
+    ++jobs_;
+    // Pool jobs never lock `weak`: if they held the last reference, ~Impl would join the pool
+    // from inside it. They post their result home, where `weak` is checked.
+    asio::post(registry_strand_, [weak = weak_from_this(), home = home_, data = data_]() mutable {
+      std::vector<store::Session> sessions;
+      std::optional<Error> error;
+      try {
+        sessions = store::list_sessions(data, true);
+      } catch (const Error& e) {
+        error = e;
+      }
+      asio::post(home, [weak, sessions = std::move(sessions), error = std::move(error)]() mutable {
+        if (auto self = weak.lock()) self->on_registry(std::move(sessions), std::move(error));
+      });
+    });
+  }
+
+  void request_check(const std::string& id) {
+    if (auto* s = find(id)) check(*s);
+  }
+
+  void async_stop(std::function<void()> done) {
+    if (stopping_) {
+      if (done) stop_handlers_.push_back(std::move(done));
+      maybe_finish_stop();
+      return;
+    }
+    stopping_ = true;
+    if (done) stop_handlers_.push_back(std::move(done));
+    sweep_timer_.cancel();
+    for (auto& [id, s] : sessions_) {
+      s->due_timer.cancel();
+      s->backoff_timer.cancel();
+      s->retry_timer.cancel();
+      if (s->phase == Phase::running) kill(*s, "shutdown");
+      if (s->phase == Phase::stopping) s->stopped_for_shutdown = true;
+    }
+    maybe_finish_stop();
+  }
+
+  std::vector<SessionView> views() const {
+    std::vector<SessionView> out;
+    for (const auto& [id, s] : sessions_) {
+      out.push_back({s->id, s->agent_group_id, s->phase, s->child ? s->child->pid() : 0, s->start_failures,
+                     s->backoff_until, s->next_due, s->watched});
+    }
+    return out;
+  }
+
+ private:
+  Session* find(const std::string& id) {
+    auto it = sessions_.find(id);
+    return it == sessions_.end() ? nullptr : it->second.get();
+  }
+
+  void emit(Event event) {
+    if (!on_event_) return;
+    event.at = policy::now_utc();
+    on_event_(event);
+  }
+
+  void emit_for(const Session& s, EventKind kind, std::string reason = {}) {
+    Event e{kind, {}, s.id, {}, s.child ? s.child->pid() : 0, std::nullopt, std::move(reason), 0, Duration{0}};
+    emit(std::move(e));
+  }
+
+  // --- the registry and the sweep -------------------------------------------------------------
+
+  void on_registry(std::vector<store::Session> listed, std::optional<Error> error) {
+    --jobs_;
+    if (error) {
+      emit({EventKind::session_error, {}, "", "", 0, std::nullopt, error->what(), 0, Duration{0}});
+    } else {
+      std::map<std::string, store::Session> wanted;
+      for (auto& s : listed) {
+        std::string id = s.record.id;
+        wanted.emplace(std::move(id), std::move(s));
+      }
+      for (auto& [id, s] : sessions_) {
+        if (!wanted.count(id) && !s->retiring) {
+          s->retiring = true;
+          emit_for(*s, EventKind::session_removed);
+        }
+      }
+      for (auto& [id, listed_session] : wanted) {
+        if (sessions_.count(id)) continue;
+        auto session = std::make_unique<Session>(home_, asio::make_strand(pool_.get_executor()), std::move(listed_session));
+        emit_for(*session, EventKind::session_added);
+        sessions_.emplace(id, std::move(session));
+      }
+    }
+    std::vector<std::string> forget;
+    for (auto& [id, s] : sessions_) {
+      if (s->retiring && s->phase == Phase::idle && !s->check_in_flight) forget.push_back(id);
+      else check(*s);
+    }
+    for (const auto& id : forget) sessions_.erase(id);
+    emit({EventKind::sweep_completed, {}, "", "", 0, std::nullopt, "", static_cast<int>(sessions_.size()), Duration{0}});
+    arm_sweep_timer();
+    maybe_finish_stop();
+  }
+
+  void arm_sweep_timer() {
+    if (stopping_) return;
+    sweep_timer_.expires_after(options_.sweep_interval);
+    sweep_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->sweep();
+    });
+  }
+
+  // --- checks: the blocking work, one at a time per session ----------------------------------
+
+  void check(Session& s) {
+    if (s.check_in_flight) {
+      s.check_again = true;  // coalesced: a burst of triggers becomes one more check
+      return;
+    }
+    s.check_in_flight = true;
+    s.check_again = false;
+    ++jobs_;
+    detail::CheckInput input;
+    input.files = s.files;
+    input.policy = options_.policy;
+    input.now = policy::now_utc();
+    input.container_alive = s.child != nullptr;
+    if (s.child) input.container_started_at = s.started_at;
+    if (!s.child && s.lock) input.held_lock = std::move(s.lock);
+    s.lock.reset();
+    input.may_start = !stopping_ && !s.retiring && !s.cleanup_pending && s.phase == Phase::idle;
+    input.retry_orphans = !s.stopped_for_shutdown;
+    asio::post(s.db, [weak = weak_from_this(), home = home_, id = s.id, input = std::move(input)]() mutable {
+      auto result = detail::run_check(std::move(input));
+      asio::post(home, [weak, id, result = std::move(result)]() mutable {
+        if (auto self = weak.lock()) self->on_check(id, std::move(result));
+      });
+    });
+  }
+
+  void on_check(const std::string& id, detail::CheckResult result) {
+    --jobs_;
+    Session* found = find(id);
+    if (!found) return maybe_finish_stop();
+    Session& s = *found;
+    s.check_in_flight = false;
+    report(s, result);
+    s.next_due = result.summary.next_due;
+
+    if (s.cleanup_pending && !result.error) {
+      finish_cleanup(s);
+    } else if (s.child && s.phase == Phase::running && result.stuck) {
+      if (result.stuck->verdict != policy::StuckVerdict::healthy) {
+        kill(s, policy::to_string(result.stuck->verdict), result.stuck->reason);
+      } else if (result.stuck->deadline) {
+        arm(s, s.stuck_timer, *result.stuck->deadline);
+      }
+    } else if (result.start_lock) {
+      if (s.phase == Phase::idle && !stopping_ && !s.child) start_container(s, std::move(*result.start_lock));
+    } else if (result.held_elsewhere || result.lock_unknown_holder) {
+      handle_foreign_holder(s, result.held_elsewhere);
+    }
+
+    if (s.next_due && !stopping_) arm(s, s.due_timer, *s.next_due);
+    if (s.check_again && !stopping_) check(s);
+    else if (s.retiring && s.phase == Phase::idle && !s.child) sessions_.erase(id);
+    maybe_finish_stop();
+  }
+
+  // Events for what a check changed, and one error report per distinct error.
+  void report(Session& s, const detail::CheckResult& result) {
+    if (result.error) {
+      if (result.error->what() != s.last_error) {
+        s.last_error = result.error->what();
+        emit_for(s, EventKind::session_error, s.last_error);
+      }
+    } else {
+      s.last_error.clear();
+    }
+    if (!result.settled.empty()) s.did_work = true;
+    for (const auto& settled : result.settled) {
+      Event e{settled.status == "failed" ? EventKind::message_failed : EventKind::message_completed,
+              {}, s.id, settled.message_id, 0, std::nullopt, settled.status == "failed" ? "reported by the container" : "",
+              0, Duration{0}};
+      emit(std::move(e));
+    }
+    for (const auto& r : result.retries) {
+      if (r.decision.action == policy::RetryAction::retry) {
+        emit({EventKind::message_retried, {}, s.id, r.message_id, 0, std::nullopt, r.decision.reason, r.decision.new_tries,
+              r.decision.backoff});
+      } else if (r.decision.action == policy::RetryAction::fail) {
+        emit({EventKind::message_failed, {}, s.id, r.message_id, 0, std::nullopt, r.decision.reason, 0, Duration{0}});
+      }
+    }
+  }
+
+  void arm(Session& s, asio::steady_timer& timer, TimePoint when) {
+    timer.expires_at(steady_at(when));
+    timer.async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->request_check(id);
+    });
+  }
+
+  // --- containers -----------------------------------------------------------------------------
+
+  void start_container(Session& s, os::SessionLock lock) {
+    runtime::ContainerSpec spec{s.files.dir.string(), s.id, s.agent_group_id,
+                                runtime::container_name(s.agent_group_id, s.id)};
+    std::error_code ec;
+    std::unique_ptr<runtime::ChildProcess> child;
+    std::string failure;
+    try {
+      child = runtime::ChildProcess::start(home_, runtime::start_command(options_.runtime, spec), lock.fd(), ec);
+      if (!child) failure = fmt::format("cannot start the agent command: {}", ec.message());
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+    if (!child) {
+      emit_for(s, EventKind::container_start_failed, failure);
+      back_off(s, {false, false, Duration{0}});
+      return;  // the lock is released here
+    }
+    s.child = std::move(child);
+    s.started_at = policy::now_utc();
+    s.started_steady = asio::steady_timer::clock_type::now();
+    s.did_work = false;
+    s.phase = Phase::running;
+    ++s.generation;
+    try {
+      lock.record_holder(s.child->pid(), s.started_at, static_cast<long>(::getpid()));
+    } catch (const Error& e) {
+      emit_for(s, EventKind::session_error, e.what());  // only `explain` reads it; the lock still holds
+    }
+    s.lock = std::move(lock);
+    emit_for(s, EventKind::container_started);
+    s.child->async_wait([weak = weak_from_this(), id = s.id, generation = s.generation](std::error_code wait_ec,
+                                                                                          runtime::ExitStatus status) {
+      if (wait_ec) return;
+      if (auto self = weak.lock()) self->on_exit(id, generation, status);
+    });
+    check(s);  // arms the liveness deadline
+  }
+
+  void on_exit(const std::string& id, std::uint64_t generation, runtime::ExitStatus status) {
+    Session* found = find(id);
+    if (!found || found->generation != generation || !found->child) return;
+    Session& s = *found;
+    // Stragglers of its process group (grandchildren) go with it before outbound.db is written.
+    s.child->signal_group(SIGKILL);
+    Event e{EventKind::container_exited, {}, s.id, {}, s.child->pid(), status, "", 0, Duration{0}};
+    emit(std::move(e));
+    s.child.reset();
+    s.stuck_timer.cancel();
+    s.kill_timer.cancel();
+    s.phase = Phase::idle;
+    s.cleanup_pending = true;
+    check(s);  // the crashed-container cleanup, under the lock we still hold
+  }
+
+  void finish_cleanup(Session& s) {
+    s.cleanup_pending = false;
+    bool shutdown = s.stopped_for_shutdown;
+    s.stopped_for_shutdown = false;
+    s.stopper.reset();
+    auto uptime = std::chrono::duration_cast<Duration>(asio::steady_timer::clock_type::now() - s.started_steady);
+    if (shutdown) return;
+    if (back_off(s, {true, s.did_work, uptime})) return;
+    check(s);  // work may be due for the next container
+  }
+
+  // Applies the start backoff after a run; true when the session now waits.
+  bool back_off(Session& s, const policy::ContainerRun& run) {
+    auto next = policy::next_start_backoff(options_.start_backoff, s.start_failures, run);
+    s.start_failures = next.failures;
+    if (next.delay <= Duration::zero()) {
+      s.backoff_until.reset();
+      return false;
+    }
+    s.phase = Phase::backing_off;
+    s.backoff_until = policy::now_utc() + next.delay;
+    emit({EventKind::session_backoff, {}, s.id, "", 0, std::nullopt,
+          run.started ? "the container ended without doing any work" : "the container could not start", next.failures,
+          next.delay});
+    s.backoff_timer.expires_after(next.delay);
+    s.backoff_timer.async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
+      if (ec) return;
+      auto self = weak.lock();
+      if (!self) return;
+      if (Session* found = self->find(id); found && found->phase == Phase::backing_off) {
+        found->phase = Phase::idle;
+        found->backoff_until.reset();
+        self->check(*found);
+      }
+    });
+    return true;
+  }
+
+  void kill(Session& s, const std::string& reason, const std::string& detail = {}) {
+    if (s.phase != Phase::running || !s.child) return;
+    s.phase = Phase::stopping;
+    s.stuck_timer.cancel();
+    emit({EventKind::container_killed, {}, s.id, "", s.child->pid(), std::nullopt, reason, 0, Duration{0}, detail});
+    runtime::ContainerSpec spec{s.files.dir.string(), s.id, s.agent_group_id,
+                                runtime::container_name(s.agent_group_id, s.id)};
+    auto stop = runtime::stop_command(options_.runtime, spec, options_.kill_grace);
+    std::error_code ec;
+    if (stop) s.stopper = runtime::ChildProcess::start(home_, *stop, -1, ec);
+    if (!s.stopper) s.child->signal_group(SIGTERM);
+    s.kill_timer.expires_after(options_.kill_grace);
+    s.kill_timer.async_wait([weak = weak_from_this(), id = s.id, generation = s.generation](boost::system::error_code ec2) {
+      if (ec2) return;
+      auto self = weak.lock();
+      if (!self) return;
+      Session* found = self->find(id);
+      if (found && found->generation == generation && found->child) found->child->signal_group(SIGKILL);
+    });
+  }
+
+  // A lock held by a process that is not ours. A live supervisor's container is left alone;
+  // the container of a supervisor that died (an orphan) is stopped, so that its session can be
+  // cleaned up and supervised again.
+  void handle_foreign_holder(Session& s, const std::optional<os::LockHolder>& holder) {
+    bool orphan = holder && holder->owner_pid > 0 && holder->owner_pid != ::getpid() &&
+                  ::kill(static_cast<pid_t>(holder->owner_pid), 0) != 0 && errno == ESRCH;
+    long pid = holder ? holder->pid : -1;
+    if (s.reported_foreign_holder != pid) {
+      s.reported_foreign_holder = pid;
+      if (orphan) {
+        emit({EventKind::container_killed, {}, s.id, "", static_cast<int>(pid), std::nullopt, "orphan", 0, Duration{0}});
+        ::kill(static_cast<pid_t>(-pid), SIGTERM);
+      } else {
+        emit_for(s, EventKind::session_locked_elsewhere,
+                 holder ? fmt::format("container pid {} of supervisor pid {}", holder->pid, holder->owner_pid)
+                        : "holder unknown");
+      }
+    } else if (orphan) {
+      ::kill(static_cast<pid_t>(-pid), SIGKILL);  // it outlived the grace
+    }
+    if (stopping_) return;
+    // The holder's exit frees the lock without any file event: look again soon.
+    s.retry_timer.expires_after(orphan ? options_.kill_grace : options_.sweep_interval);
+    s.retry_timer.async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->request_check(id);
+    });
+  }
+
+  void maybe_finish_stop() {
+    if (!stopping_ || jobs_ > 0) return;
+    for (const auto& [id, s] : sessions_) {
+      if (s->child || s->check_in_flight || s->cleanup_pending) return;
+    }
+    auto handlers = std::move(stop_handlers_);
+    stop_handlers_.clear();
+    for (auto& h : handlers) asio::post(home_, std::move(h));
+  }
+
+  asio::any_io_executor home_;
+  store::DataDir data_;
+  SupervisorOptions options_;
+  EventHandler on_event_;
+  asio::thread_pool pool_;
+  Strand registry_strand_;
+  asio::steady_timer sweep_timer_;
+  std::map<std::string, std::unique_ptr<Session>> sessions_;
+  int jobs_ = 0;
+  bool started_ = false;
+  bool stopping_ = false;
+  std::vector<std::function<void()>> stop_handlers_;
+
+  friend class Supervisor;
+};
+
+Supervisor::Supervisor(asio::any_io_executor executor, store::DataDir data, SupervisorOptions options,
+                       EventHandler on_event)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(data), std::move(options), std::move(on_event))) {}
+
+Supervisor::~Supervisor() = default;
+
+void Supervisor::start() { impl_->start(); }
+void Supervisor::request_check(const std::string& session_id) { impl_->request_check(session_id); }
+void Supervisor::sweep_now() { impl_->sweep(); }
+void Supervisor::async_stop(std::function<void()> done) { impl_->async_stop(std::move(done)); }
+std::vector<SessionView> Supervisor::sessions() const { return impl_->views(); }
+
+}  // namespace hostsweep::supervisor

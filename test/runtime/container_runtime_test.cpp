@@ -1,0 +1,72 @@
+#include "hostsweep/runtime/container_runtime.hpp"
+
+#include <gtest/gtest.h>
+
+#include "hostsweep/error.hpp"
+
+namespace hostsweep::runtime {
+namespace {
+
+using Argv = std::vector<std::string>;
+
+const ContainerSpec kSpec{"/data/sessions/g/s1", "s1", "g", "hostsweep-g-s1"};
+
+TEST(ContainerRuntime, SplitsLikeAShellWithoutExpanding) {
+  EXPECT_EQ(split_command("agent --dir {session_dir}"), (Argv{"agent", "--dir", "{session_dir}"}));
+  EXPECT_EQ(split_command("  a   'b c'  \"d \\\" e\" f\\ g $HOME"), (Argv{"a", "b c", "d \" e", "f g", "$HOME"}));
+  EXPECT_EQ(split_command("x''y"), (Argv{"xy"}));
+  EXPECT_EQ(split_command(""), Argv{});
+  EXPECT_THROW(split_command("a 'b"), Error);
+  EXPECT_THROW(split_command("a \"b"), Error);
+}
+
+TEST(ContainerRuntime, ProcessRunsTheExpandedCommand) {
+  RuntimeOptions o{RuntimeKind::process, {"agent", "--session-dir", "{session_dir}", "--name={container_name}", "{session_id}@{agent_group_id}"}, ""};
+  EXPECT_EQ(start_command(o, kSpec),
+            (Argv{"agent", "--session-dir", "/data/sessions/g/s1", "--name=hostsweep-g-s1", "s1@g"}));
+  EXPECT_FALSE(stop_command(o, kSpec, std::chrono::seconds{10}));
+}
+
+TEST(ContainerRuntime, BwrapBindsTheSessionAtWorkspace) {
+  RuntimeOptions o{RuntimeKind::bwrap, {"agent", "{session_dir}"}, ""};
+  auto argv = start_command(o, kSpec);
+  ASSERT_GE(argv.size(), 4u);
+  EXPECT_EQ(argv.front(), "bwrap");
+  auto bind = std::find(argv.begin(), argv.end(), "--bind");
+  ASSERT_NE(bind, argv.end());
+  EXPECT_EQ(*(bind + 1), "/data/sessions/g/s1");
+  EXPECT_EQ(*(bind + 2), "/workspace");
+  EXPECT_EQ((Argv{argv.end() - 3, argv.end()}), (Argv{"--", "agent", "/workspace"}));
+}
+
+TEST(ContainerRuntime, DockerAndPodmanRunWithRmNameAndLabelsAndStopByName) {
+  for (auto kind : {RuntimeKind::docker, RuntimeKind::podman}) {
+    RuntimeOptions o{kind, {"agent", "{session_dir}"}, "agent:latest"};
+    auto argv = start_command(o, kSpec);
+    std::string binary = kind == RuntimeKind::docker ? "docker" : "podman";
+    EXPECT_EQ((Argv{argv.begin(), argv.begin() + 5}), (Argv{binary, "run", "--rm", "--name", "hostsweep-g-s1"}));
+    EXPECT_NE(std::find(argv.begin(), argv.end(), "hostsweep.session=s1"), argv.end());
+    EXPECT_NE(std::find(argv.begin(), argv.end(), "/data/sessions/g/s1:/workspace"), argv.end());
+    EXPECT_EQ((Argv{argv.end() - 3, argv.end()}), (Argv{"agent:latest", "agent", "/workspace"}));
+    EXPECT_EQ(stop_command(o, kSpec, std::chrono::milliseconds{2500}),
+              (Argv{binary, "stop", "--time", "3", "hostsweep-g-s1"}));
+  }
+}
+
+TEST(ContainerRuntime, MisconfigurationIsOneClearError) {
+  EXPECT_THROW(start_command({RuntimeKind::process, {}, ""}, kSpec), Error);
+  EXPECT_THROW(start_command({RuntimeKind::docker, {"agent"}, ""}, kSpec), Error);
+  try {
+    start_command({RuntimeKind::process, {"agent", "{sesion_dir}"}, ""}, kSpec);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown placeholder {sesion_dir}"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parse_runtime_kind("podman"), RuntimeKind::podman);
+  EXPECT_THROW(parse_runtime_kind("lxc"), Error);
+}
+
+TEST(ContainerRuntime, NamesAreValidForDocker) { EXPECT_EQ(container_name("g", "s1"), "hostsweep-g-s1"); }
+
+}  // namespace
+}  // namespace hostsweep::runtime
