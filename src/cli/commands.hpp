@@ -18,6 +18,7 @@ void add_enqueue_command(CLI::App& app);
 void add_status_command(CLI::App& app, int& exit_code);
 void add_explain_command(CLI::App& app);
 void add_sweep_command(CLI::App& app, int& exit_code);
+void add_run_command(CLI::App& app);
 
 // Shared options.
 void add_data_dir_option(CLI::App& command, std::string& data_dir);

@@ -1,0 +1,39 @@
+#pragma once
+// The settings of `hostsweep run`: each is a key of the TOML config file and a flag of the
+// same name, the flag winning. One table describes them all, so the file, the flags and
+// `--help` cannot drift apart.
+
+#include <CLI/CLI.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "hostsweep/supervisor/options.hpp"
+
+namespace hostsweep::cli {
+
+struct RunConfig {
+  std::string data_dir;
+  supervisor::SupervisorOptions supervisor;
+  std::string log_format = "text";  // text | json
+  std::string log_level = "info";   // trace debug info warn error
+};
+
+class RunSettings {
+ public:
+  // Adds --config and one flag per setting to `command`.
+  void add_options(CLI::App& command);
+
+  // Builds the configuration: defaults, then the config file, then the flags. Throws
+  // Error(invalid_argument) naming the key or flag and what is wrong with its value, and for
+  // unknown keys in the file.
+  RunConfig resolve() const;
+
+ private:
+  std::string data_dir_;
+  std::optional<std::string> config_file_;
+  std::map<std::string, std::string> flags_;  // flag name (without --) -> value given
+};
+
+}  // namespace hostsweep::cli
