@@ -318,6 +318,10 @@ date::sys_seconds instant_of(date::local_seconds wall, std::chrono::seconds offs
 // whole number of weeks), so searching a little longer than that is enough.
 constexpr date::days kSearchHorizon{146097 + 2};
 
+// Searches start no earlier than year 1 and give up from year 9999 on.
+constexpr date::sys_seconds kEarliestSearchStart{date::sys_days{date::year{1} / 1 / 1}};
+constexpr TimePoint kLatestSearchStart{date::sys_days{date::year{9999} / 1 / 1}};
+
 // A transition can matter to a search that starts this long after it: the widest known shift
 // is a day (Pacific/Apia skipped 30 December 2011).
 constexpr std::chrono::seconds kTransitionReach{2 * 86400};
@@ -460,7 +464,10 @@ std::optional<date::local_seconds> CronSchedule::first_match(date::local_seconds
 //  - clocks jumped forward: the skipped wall times fire, shifted by the size of the jump,
 //    only for schedules that do not run every hour.
 std::optional<TimePoint> CronSchedule::next_after(TimePoint after, const date::time_zone& zone) const {
-  const date::sys_seconds start = std::chrono::floor<std::chrono::seconds>(after) + std::chrono::seconds{1};
+  // Keep the arithmetic inside the years the calendar and the zone database handle.
+  if (after >= kLatestSearchStart) return std::nullopt;
+  const date::sys_seconds start =
+      std::max(std::chrono::floor<std::chrono::seconds>(after) + std::chrono::seconds{1}, kEarliestSearchStart);
   const date::sys_seconds horizon = start + kSearchHorizon;
   const bool every_hour = hours_ == kEveryHour;
 

@@ -551,6 +551,15 @@ TEST(CronSpeed, RareFifthMondayOfFebruary) {
   }
 }
 
+TEST(CronLimits, ExtremeStartingPointsAreSafe) {
+  const CronSchedule schedule = CronSchedule::parse("0 0 1 1 *");
+  EXPECT_FALSE(schedule.next_after(TimePoint::max(), zone("UTC")).has_value());
+  EXPECT_FALSE(schedule.next_after(at("9999-06-01T00:00:00Z"), zone("UTC")).has_value());
+  EXPECT_EQ(schedule.next_after(TimePoint::min(), zone("UTC")), TimePoint{date::sys_days{date::year{1} / 1 / 1}});
+  EXPECT_EQ(schedule.next_after(at("9998-06-01T00:00:00Z"), zone("UTC")),
+            TimePoint{date::sys_days{date::year{9999} / 1 / 1}});
+}
+
 TEST(CronSpeed, EveryAcceptedExpressionFiresSoon) {
   for (const char* expression : {"0 0 * 2 1#5", "0 0 29 2 *", "0 0 L 2 *", "0 0 31 * *", "59 59 23 31 12 *"}) {
     EXPECT_TRUE(CronSchedule::parse(expression).next_after(at("2026-01-01T00:00:00Z"), zone("UTC")).has_value())
