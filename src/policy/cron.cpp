@@ -85,7 +85,7 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
-bool all_of(std::string_view text, bool (*predicate)(char)) {
+bool is_all(std::string_view text, bool (*predicate)(char)) {
   return !text.empty() && std::all_of(text.begin(), text.end(), predicate);
 }
 
@@ -259,7 +259,7 @@ class FieldParser {
   }
 
   unsigned parse_step(std::string_view text) const {
-    if (!all_of(text, is_digit) || text.size() > 6 || std::stoul(std::string(text)) == 0) {
+    if (!is_all(text, is_digit) || text.size() > 6 || std::stoul(std::string(text)) == 0) {
       fail("step must be a positive whole number, not " + quoted(text));
     }
     return static_cast<unsigned>(std::stoul(std::string(text)));
@@ -268,14 +268,14 @@ class FieldParser {
   // A number or, in month and day of week, a name; checked against the field's range.
   unsigned parse_value(std::string_view token) const {
     if (token.empty()) fail("a range needs a value on both sides of -");
-    if (all_of(token, is_digit)) {
+    if (is_all(token, is_digit)) {
       const unsigned long value = token.size() > 6 ? 9'999'999UL : std::stoul(std::string(token));
       if (value < rule_.min || value > rule_.max) {
         fail(range_rule() + (token == text_ ? std::string() : ", not " + std::string(token)));
       }
       return static_cast<unsigned>(value);
     }
-    if (all_of(token, is_letter)) {
+    if (is_all(token, is_letter)) {
       const std::string name = upper(token);
       if (is(Field::month)) {
         const auto* found = std::find(kMonthNames.begin(), kMonthNames.end(), name);
@@ -334,11 +334,13 @@ CronSchedule CronSchedule::parse(std::string_view expression) {
 
   std::vector<std::string_view> fields = words;
   if (words.front().front() == '@') {
-    const auto* macro = std::find_if(kMacros.begin(), kMacros.end(), [&](const Macro& m) { return m.name == words.front(); });
+    const auto* macro =
+        std::find_if(kMacros.begin(), kMacros.end(), [&](const Macro& m) { return m.name == words.front(); });
     if (macro == kMacros.end() || words.size() != 1) {
       const std::size_t first = expression.find('@');
       const std::size_t last = expression.find_last_not_of(" \t\n\r\v\f");
-      reject("unknown macro " + quoted(expression.substr(first, last + 1 - first)) + " (known: " + known_macros() + ")");
+      reject("unknown macro " + quoted(expression.substr(first, last + 1 - first)) + " (known: " + known_macros() +
+             ")");
     }
     fields = split_on_spaces(macro->fields);
   }
