@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "hostsweep/os/directory_watcher.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "session_check.hpp"
 
@@ -129,15 +130,20 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   void start() {
     if (started_) return;
     started_ = true;
+    if (options_.watch_files) start_watching();
     sweep();
   }
 
-  void sweep() {
+  void sweep() { reload_registry(true); }
+
+  // Re-reads the registry: new sessions are added (and checked), removed ones retired. With
+  // `check_all`, every session is checked too: that is the sweep.
+  void reload_registry(bool check_all) {
     if (stopping_) return;
     ++jobs_;
     // Pool jobs never lock `weak`: if they held the last reference, ~Impl would join the pool
     // from inside it. They post their result home, where `weak` is checked.
-    asio::post(registry_strand_, [weak = weak_from_this(), home = home_, data = data_]() mutable {
+    asio::post(registry_strand_, [weak = weak_from_this(), home = home_, data = data_, check_all]() mutable {
       std::vector<store::Session> sessions;
       std::optional<Error> error;
       try {
@@ -145,8 +151,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
       } catch (const Error& e) {
         error = e;
       }
-      asio::post(home, [weak, sessions = std::move(sessions), error = std::move(error)]() mutable {
-        if (auto self = weak.lock()) self->on_registry(std::move(sessions), std::move(error));
+      asio::post(home, [weak, check_all, sessions = std::move(sessions), error = std::move(error)]() mutable {
+        if (auto self = weak.lock()) self->on_registry(std::move(sessions), std::move(error), check_all);
       });
     });
   }
@@ -164,6 +170,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     stopping_ = true;
     if (done) stop_handlers_.push_back(std::move(done));
     sweep_timer_.cancel();
+    if (watcher_) watcher_->close();
     for (auto& [id, s] : sessions_) {
       s->due_timer.cancel();
       s->backoff_timer.cancel();
@@ -202,7 +209,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   // --- the registry and the sweep -------------------------------------------------------------
 
-  void on_registry(std::vector<store::Session> listed, std::optional<Error> error) {
+  void on_registry(std::vector<store::Session> listed, std::optional<Error> error, bool check_all) {
     --jobs_;
     if (error) {
       emit({EventKind::session_error, {}, "", "", 0, std::nullopt, error->what(), 0, Duration{0}});
@@ -222,18 +229,102 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
         if (sessions_.count(id)) continue;
         auto session = std::make_unique<Session>(home_, asio::make_strand(pool_.get_executor()), std::move(listed_session));
         emit_for(*session, EventKind::session_added);
-        sessions_.emplace(id, std::move(session));
+        watch(*session);
+        auto& added = *sessions_.emplace(id, std::move(session)).first->second;
+        if (!check_all) check(added);
       }
     }
     std::vector<std::string> forget;
     for (auto& [id, s] : sessions_) {
       if (s->retiring && s->phase == Phase::idle && !s->check_in_flight) forget.push_back(id);
-      else check(*s);
+      else if (check_all) check(*s);
     }
-    for (const auto& id : forget) sessions_.erase(id);
-    emit({EventKind::sweep_completed, {}, "", "", 0, std::nullopt, "", static_cast<int>(sessions_.size()), Duration{0}});
-    arm_sweep_timer();
+    for (const auto& id : forget) forget_session(id);
+    if (check_all) {
+      emit({EventKind::sweep_completed, {}, "", "", 0, std::nullopt, "", static_cast<int>(sessions_.size()), Duration{0}});
+      arm_sweep_timer();
+    }
     maybe_finish_stop();
+  }
+
+  void forget_session(const std::string& id) {
+    if (watcher_) watcher_->remove(id);
+    sessions_.erase(id);
+  }
+
+  // --- file events --------------------------------------------------------------------------
+
+  // The registry is watched under a key no session id can take (ids have no spaces).
+  static constexpr const char* kRegistryKey = " registry";
+
+  void start_watching() {
+    try {
+      watcher_.emplace(
+          home_,
+          [weak = weak_from_this()](const std::string& key, const std::vector<std::string>& names) {
+            if (auto self = weak.lock()) self->on_files_changed(key, names);
+          },
+          [weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->on_watch_overflow();
+          },
+          options_.max_watches);
+    } catch (const Error& e) {
+      emit({EventKind::watch_unavailable, {}, "", "", 0, std::nullopt, e.what(), 0, Duration{0},
+            "every session is polled at the sweep"});
+      return;
+    }
+    if (auto ec = watcher_->add(kRegistryKey, data_.root())) {
+      emit({EventKind::watch_unavailable, {}, "", "", 0, std::nullopt, ec.message(), 0, Duration{0},
+            "new sessions are found at the sweep"});
+    }
+  }
+
+  void watch(Session& s) {
+    if (!watcher_ || !watcher_->is_open()) return;
+    auto ec = watcher_->add(s.id, s.files.dir);
+    s.watched = !ec;
+    // Logged once: at the kernel's watch limit every further session would say the same.
+    if (ec && !reported_watch_limit_) {
+      reported_watch_limit_ = true;
+      emit({EventKind::watch_unavailable, {}, s.id, "", 0, std::nullopt, ec.message(), 0, Duration{0},
+            "this and further unwatched sessions are polled at each sweep"});
+    }
+  }
+
+  // Which names matter: the heartbeat, and commits (SQLite's journal comes and goes with each
+  // write transaction). Not inbound.db itself: this process opens it read-write for every check,
+  // and closing it would re-trigger the check forever. Not the lock file, for the same reason.
+  static bool is_signal(const std::string& name) {
+    return name == ".heartbeat" || name == "outbound.db" || name == "outbound.db-journal" ||
+           name == "inbound.db-journal";
+  }
+
+  void on_files_changed(const std::string& key, const std::vector<std::string>& names) {
+    if (key == kRegistryKey) {
+      for (const auto& name : names) {
+        if (name == "hostsweep.db" || name == "hostsweep.db-journal") return reload_registry(false);
+      }
+      return;
+    }
+    Session* s = find(key);
+    if (!s) return;
+    if (!names.empty() && names.front().empty()) {
+      s->watched = false;  // the directory went away: the registry says whether the session did
+      return reload_registry(false);
+    }
+    for (const auto& name : names) {
+      if (is_signal(name)) return check(*s);
+    }
+  }
+
+  void on_watch_overflow() {
+    emit({EventKind::watch_overflow, {}, "", "", 0, std::nullopt, "", 0, Duration{0},
+          watcher_ && watcher_->is_open() ? "events were lost: every session is checked"
+                                          : "the watcher failed: sessions are polled at each sweep"});
+    if (watcher_ && !watcher_->is_open()) {
+      for (auto& [id, s] : sessions_) s->watched = false;
+    }
+    sweep();
   }
 
   void arm_sweep_timer() {
@@ -298,7 +389,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
     if (s.next_due && !stopping_) arm(s, s.due_timer, *s.next_due);
     if (s.check_again && !stopping_) check(s);
-    else if (s.retiring && s.phase == Phase::idle && !s.child) sessions_.erase(id);
+    else if (s.retiring && s.phase == Phase::idle && !s.child) forget_session(id);
     maybe_finish_stop();
   }
 
@@ -498,6 +589,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   asio::thread_pool pool_;
   Strand registry_strand_;
   asio::steady_timer sweep_timer_;
+  std::optional<os::DirectoryWatcher> watcher_;
+  bool reported_watch_limit_ = false;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
   int jobs_ = 0;
   bool started_ = false;

@@ -18,6 +18,7 @@ struct SupervisorOptions {
   Duration kill_grace = std::chrono::seconds{10};      // SIGTERM (or the runtime's stop), then SIGKILL
   std::size_t database_threads = 2;           // the pool that runs SQLite work
   bool watch_files = true;                    // inotify; false: every session is polled at the sweep
+  std::size_t max_watches = 0;                // soft cap on inotify watches (0: the kernel's limit)
   std::string timezone;                       // for recurring work ("" = the host's zone)
 };
 
