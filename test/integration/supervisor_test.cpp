@@ -1,0 +1,266 @@
+// The supervisor with real fake-agent containers: each failure mode of FAILURE-MODES.md that
+// concerns it, and the recoveries the supervisor promises. The sweep interval is an hour, so
+// everything here is driven by events: exits, inotify and deadline timers.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/asio/post.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "hostsweep/os/session_lock.hpp"
+#include "hostsweep/store/outbound_store.hpp"
+#include "support/supervisor_harness.hpp"
+
+namespace hostsweep::testing {
+namespace {
+
+using supervisor::EventKind;
+
+TEST(Supervisor, AnEnqueuedMessageWakesAContainerThatCompletesIt) {
+  SupervisorHarness h;
+  h.create_session("s1");
+  h.start();
+  auto id = h.enqueue("s1");  // written like another process would: only inotify tells
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::message_completed, "s1") == 1; })) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 1) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
+}
+
+TEST(Supervisor, AScheduledMessageWakesItsContainerWhenDueNotBefore) {
+  SupervisorHarness h;
+  h.create_session("s1");
+  h.start();
+  auto due = policy::now_utc() + 400ms;
+  auto id = h.enqueue("s1", {.content = "later", .process_after = due});
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  auto started = h.of(EventKind::container_started);
+  ASSERT_FALSE(started.empty());
+  EXPECT_GE(started.front().at, due);  // a deadline timer, not the (hour-long) sweep, woke it
+}
+
+TEST(Supervisor, CrashMidMessageIsRetriedAndCompletedByTheNextContainer) {
+  SupervisorHarness h;
+  h.create_session("s1", {"crash-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(h.message("s1", id).tries, 1);
+  EXPECT_EQ(h.count(EventKind::message_retried, "s1"), 1) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 2) << h.story();
+  auto exited = h.of(EventKind::container_exited);
+  ASSERT_FALSE(exited.empty());
+  EXPECT_EQ(exited.front().exit->signal, SIGKILL);
+}
+
+TEST(Supervisor, AHungContainerIsKilledAtItsDeadlineAndItsMessageRetried) {
+  SupervisorHarness h;
+  h.create_session("s1", {"hang-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  auto killed = h.of(EventKind::container_killed);
+  ASSERT_EQ(killed.size(), 1u) << h.story();
+  EXPECT_EQ(killed[0].reason, "claim-stuck");
+  EXPECT_EQ(h.message("s1", id).tries, 1);
+}
+
+TEST(Supervisor, AMessageThatKeepsCrashingContainersFailsAtMaxTries) {
+  auto options = fast_options();
+  options.policy.retry.max_tries = 2;
+  SupervisorHarness h(options);
+  h.create_session("s1", {"crash-after-claim"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "failed")) << h.story();
+  EXPECT_EQ(h.message("s1", id).tries, 2);
+  EXPECT_EQ(h.count(EventKind::message_retried, "s1"), 2) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 3) << h.story();
+}
+
+TEST(Supervisor, AToolWithALongDeclaredTimeoutIsNotKilledInsideIt) {
+  SupervisorHarness h;
+  h.create_session("s1", {"tool 1500ms"});  // silent ~1.2 s, three times the claim tolerance
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
+}
+
+TEST(Supervisor, AContainerReportedFailureFailsTheMessage) {
+  SupervisorHarness h;
+  h.create_session("s1", {"fail"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "failed")) << h.story();
+  EXPECT_EQ(h.message("s1", id).tries, 0);
+}
+
+// FAILURE-MODES.md 1: a heartbeat left hours ago does not judge the next container.
+TEST(Supervisor, FailureMode1_StaleHeartbeatDoesNotKillTheNextContainer) {
+  auto options = fast_options();
+  options.policy.stuck.ceiling = 1s;
+  SupervisorHarness h(options);
+  auto s = h.create_session("s1", {"slow-start 300ms"});
+  { std::ofstream(s.files.heartbeat()) << ""; }
+  std::filesystem::last_write_time(s.files.heartbeat(), std::filesystem::file_time_type::clock::now() - std::chrono::hours(3));
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
+}
+
+// FAILURE-MODES.md 2: hours-old orphan claims do not make the next container look stuck.
+TEST(Supervisor, FailureMode2_OrphanClaimsDoNotKillTheNextContainer) {
+  SupervisorHarness h;
+  auto s = h.create_session("s1");
+  auto id = h.enqueue("s1");
+  {
+    SQLite::Database db(s.files.outbound().string(), SQLite::OPEN_READWRITE);
+    SQLite::Statement q(db, "INSERT INTO processing_ack VALUES (?, 'processing', '2020-01-01 00:00:00')");
+    q.bind(1, id);
+    q.exec();
+  }
+  h.start();
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
+  EXPECT_EQ(h.count(EventKind::message_retried), 1) << h.story();  // counted once, then attempted
+}
+
+// FAILURE-MODES.md 3: a scheduled retry always gets its attempt, and only one retry per failure.
+TEST(Supervisor, FailureMode3_EachRetryGetsItsAttempt) {
+  auto options = fast_options();
+  options.policy.retry.max_tries = 3;
+  SupervisorHarness h(options);
+  h.create_session("s1", {"crash-after-claim", "crash-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(h.message("s1", id).tries, 2);
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 3) << h.story();
+}
+
+// FAILURE-MODES.md 5: a claim and then a long silent start-up is graced, not killed.
+TEST(Supervisor, FailureMode5_SlowStartIsNotJudgedStuck) {
+  auto options = fast_options();
+  options.policy.stuck.startup_grace = 3s;
+  SupervisorHarness h(options);
+  h.create_session("s1", {"slow-start 1200ms"});  // three times the claim tolerance
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
+}
+
+// FAILURE-MODES.md 6: two supervisors on one data directory never run two containers.
+TEST(Supervisor, FailureMode6_TwoSupervisorsStartOneContainer) {
+  SupervisorHarness h;
+  h.create_session("s1", {"normal"});
+  std::vector<supervisor::Event> second_events;
+  supervisor::Supervisor second(h.io().get_executor(), h.data(), h.options(),
+                                [&](const supervisor::Event& e) { second_events.push_back(e); });
+  h.start();
+  second.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  h.wait_for([] { return false; }, 300ms);  // let both settle
+  auto starts = h.count(EventKind::container_started) +
+                static_cast<int>(std::count_if(second_events.begin(), second_events.end(),
+                                               [](const auto& e) { return e.kind == EventKind::container_started; }));
+  EXPECT_EQ(starts, 1) << h.story();
+  bool done = false;
+  second.async_stop([&] { done = true; });
+  h.wait_for([&] { return done; });
+}
+
+// FAILURE-MODES.md 8: a container that exits at once is restarted with growing delays.
+TEST(Supervisor, FailureMode8_ACrashLoopBacksOff) {
+  SupervisorHarness h;
+  h.create_session("s1", {"exit-immediately 3"});
+  h.start();
+  h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_backoff, "s1") >= 4; })) << h.story();
+  auto backoffs = h.of(EventKind::session_backoff);
+  for (std::size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(backoffs[i].tries, backoffs[i - 1].tries + 1);
+    EXPECT_GE(backoffs[i].delay, backoffs[i - 1].delay);
+  }
+  EXPECT_EQ(backoffs[3].delay, 400ms);  // capped
+  auto view = h.supervisor().sessions();
+  ASSERT_EQ(view.size(), 1u);
+  EXPECT_GE(view[0].start_failures, 4);
+}
+
+// FAILURE-MODES.md 9: the caller's loop runs while a container that ignores SIGTERM is stopped.
+TEST(Supervisor, FailureMode9_KillingDoesNotBlockTheLoop) {
+  auto options = fast_options();
+  options.kill_grace = 1s;
+  SupervisorHarness h(options);
+  h.create_session("s1", {"ignore-sigterm"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  bool stopped = false;
+  h.supervisor().async_stop([&] { stopped = true; });
+  // Work posted now runs long before the kill grace ends and the container is SIGKILLed.
+  bool ran = false;
+  boost::asio::post(h.io(), [&] { ran = ran || !stopped; });
+  ASSERT_TRUE(h.wait_for([&] { return stopped; })) << h.story();
+  EXPECT_TRUE(ran);
+  auto exited = h.of(EventKind::container_exited);
+  ASSERT_EQ(exited.size(), 1u) << h.story();
+  EXPECT_EQ(exited[0].exit->signal, SIGKILL);  // it ignored the SIGTERM
+}
+
+// Process groups: grandchildren of the host die with their container.
+TEST(Supervisor, StoppingAContainerKillsItsGrandchildren) {
+  SupervisorHarness h;
+  h.create_session("s1", {"fork-children"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  auto started = h.of(EventKind::container_started);
+  ASSERT_EQ(started.size(), 1u);
+  pid_t group = started[0].pid;
+  ASSERT_EQ(::kill(-group, 0), 0);  // the agent and its children are alive
+  h.stop();
+  bool gone = h.wait_for([&] { return ::kill(-group, 0) != 0; }, 10s);
+  EXPECT_TRUE(gone) << "processes of group " << group << " survived the stop";
+}
+
+TEST(Supervisor, ShutdownLeavesInterruptedWorkToResume) {
+  auto options = fast_options();
+  options.policy.stuck.claim_tolerance = 30s;  // the hang is not caught before the stop
+  options.policy.stuck.startup_grace = 30s;
+  SupervisorHarness h(options);
+  auto s = h.create_session("s1", {"hang-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
+  h.stop();
+  EXPECT_EQ(h.message("s1", id).status, "pending");
+  EXPECT_EQ(h.message("s1", id).tries, 0);  // a shutdown is not the message's fault
+  EXPECT_TRUE(policy::claimed_ids(store::read_outbound(s.files).acks).empty());
+  EXPECT_FALSE(os::SessionLock::is_held(s.files.lock()));
+  // The next supervisor resumes it.
+  h.start();
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+}
+
+TEST(Supervisor, ASessionCreatedWhileRunningIsPickedUp) {
+  SupervisorHarness h;
+  h.create_session("first");
+  h.start();
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_added) == 1; }));
+  h.create_session("second");
+  auto id = h.enqueue("second");
+  ASSERT_TRUE(h.wait_for_status("second", id, "completed")) << h.story();
+}
+
+}  // namespace
+}  // namespace hostsweep::testing

@@ -1,0 +1,148 @@
+#pragma once
+// A supervisor on a real data directory with real fake-agent containers and every duration
+// scaled down, driven by an io_context the test runs. Waits are for events, with generous
+// timeouts; nothing asserts a wall-clock bound.
+
+#include <boost/asio/io_context.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hostsweep/store/inbound_store.hpp"
+#include "hostsweep/store/registry.hpp"
+#include "hostsweep/supervisor/supervisor.hpp"
+#include "support/temp_dir.hpp"
+
+namespace hostsweep::testing {
+
+using namespace std::chrono_literals;
+
+inline supervisor::SupervisorOptions fast_options() {
+  supervisor::SupervisorOptions o;
+  o.runtime.agent_command = {HOSTSWEEP_FAKE_AGENT_PATH, "--session-dir", "{session_dir}", "--poll-interval", "10ms",
+                             "--work-time", "30ms", "--heartbeat-interval", "20ms"};
+  o.sweep_interval = std::chrono::hours{1};  // events must do the work; the sweep is only a net
+  o.policy.stuck.ceiling = 20s;
+  o.policy.stuck.claim_tolerance = 400ms;
+  o.policy.stuck.startup_grace = 400ms;
+  o.policy.stuck.max_declared_timeout = 10s;
+  o.policy.retry.backoff_base = 100ms;
+  o.policy.retry.backoff_cap = 1s;
+  o.kill_grace = 300ms;
+  o.start_backoff.base = 50ms;
+  o.start_backoff.cap = 400ms;
+  o.start_backoff.reset_after = 5s;
+  return o;
+}
+
+class SupervisorHarness {
+ public:
+  explicit SupervisorHarness(supervisor::SupervisorOptions options = fast_options()) : options_(std::move(options)) {}
+
+  ~SupervisorHarness() {
+    if (supervisor_) stop();
+  }
+
+  store::DataDir& data() { return data_; }
+  boost::asio::io_context& io() { return io_; }
+  supervisor::SupervisorOptions& options() { return options_; }
+  supervisor::Supervisor& supervisor() { return *supervisor_; }
+
+  // A session whose containers behave as `script` says, one line per start (the last repeats).
+  store::Session create_session(const std::string& id, const std::vector<std::string>& script = {"normal"}) {
+    auto session = store::create_session(data_, "group", id, policy::now_utc());
+    std::ofstream out(session.files.dir / ".fake-agent");
+    for (const auto& line : script) out << line << '\n';
+    sessions_[id] = session.files;
+    return session;
+  }
+
+  store::SessionFiles files(const std::string& id) { return sessions_.at(id); }
+
+  std::string enqueue(const std::string& session, store::NewMessage message = {.content = "{\"text\":\"hi\"}"}) {
+    if (message.content.empty()) message.content = "{\"text\":\"hi\"}";
+    return store::enqueue(files(session), message, policy::now_utc()).id;
+  }
+
+  void start() {
+    supervisor_ = std::make_unique<supervisor::Supervisor>(io_.get_executor(), data_, options_,
+                                                           [this](const supervisor::Event& e) { events_.push_back(e); });
+    supervisor_->start();
+  }
+
+  void stop() {
+    bool done = false;
+    supervisor_->async_stop([&] { done = true; });
+    wait_for([&] { return done; }, 20s);
+    supervisor_.reset();
+    io_.restart();
+    io_.poll();
+  }
+
+  // Runs the loop until `done` holds or `timeout` passes; returns whether it held.
+  bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = 15s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io_.restart();
+      io_.run_for(5ms);
+    }
+    return true;
+  }
+
+  const std::vector<supervisor::Event>& events() const { return events_; }
+
+  int count(supervisor::EventKind kind, const std::string& session = {}) const {
+    return static_cast<int>(std::count_if(events_.begin(), events_.end(), [&](const auto& e) {
+      return e.kind == kind && (session.empty() || e.session_id == session);
+    }));
+  }
+
+  std::vector<supervisor::Event> of(supervisor::EventKind kind) const {
+    std::vector<supervisor::Event> out;
+    for (const auto& e : events_) {
+      if (e.kind == kind) out.push_back(e);
+    }
+    return out;
+  }
+
+  policy::MessageState message(const std::string& session, const std::string& id) {
+    auto states = store::read_message_states(files(session), {id});
+    return states.count(id) ? states.at(id) : policy::MessageState{id, "<missing>", 0, std::nullopt};
+  }
+
+  bool wait_for_status(const std::string& session, const std::string& id, const std::string& status,
+                       std::chrono::milliseconds timeout = 15s) {
+    return wait_for([&] { return message(session, id).status == status; }, timeout);
+  }
+
+  // "container.started s1, message.completed s1 m1, ..." for failure messages.
+  std::string story() const {
+    std::string out;
+    for (const auto& e : events_) {
+      out += std::string(supervisor::event_name(e.kind)) + " " + e.session_id;
+      if (!e.message_id.empty()) out += " " + e.message_id;
+      if (!e.reason.empty()) out += " (" + e.reason + ")";
+      if (e.exit) out += " [" + e.exit->describe() + "]";
+      out += "\n";
+    }
+    return out;
+  }
+
+ private:
+  TempDir tmp_;
+  store::DataDir data_{tmp_.path() / "data"};
+  supervisor::SupervisorOptions options_;
+  boost::asio::io_context io_;
+  std::unique_ptr<supervisor::Supervisor> supervisor_;
+  std::vector<supervisor::Event> events_;
+  std::map<std::string, store::SessionFiles> sessions_;
+};
+
+}  // namespace hostsweep::testing
