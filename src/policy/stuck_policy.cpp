@@ -7,24 +7,22 @@
 namespace hostsweep::policy {
 namespace {
 
-// Containers write whole-second timestamps (datetime('now')), so a claim made in the same
-// second as the start may read as slightly before it. Compare against the start's second.
-TimePoint epoch_of(TimePoint started_at) { return std::chrono::floor<std::chrono::seconds>(started_at); }
-
-std::optional<TimePoint> since_epoch(const std::optional<std::string>& text, TimePoint epoch) {
+// A container's own timestamp, read as the latest instant its text allows (containers write
+// whole seconds), or nullopt when unreadable or older than this container's start.
+std::optional<TimePoint> since_start(const std::optional<std::string>& text, TimePoint started_at) {
   if (!text) return std::nullopt;
-  auto t = parse_timestamp(*text);
-  if (!t || *t < epoch) return std::nullopt;
+  auto t = parse_timestamp_latest(*text);
+  if (!t || *t < started_at) return std::nullopt;
   return t;
 }
 
 // The declared timeout of the tool in flight, if this container declared it; capped.
-Duration declared_timeout(const StuckPolicy& policy, const LivenessFacts& facts, TimePoint epoch) {
+Duration declared_timeout(const StuckPolicy& policy, const LivenessFacts& facts) {
   if (!facts.tool || !facts.tool->current_tool || !facts.tool->declared_timeout_ms) return Duration{0};
   if (*facts.tool->declared_timeout_ms <= 0) return Duration{0};
   // A tool row left by a predecessor must not widen this container's windows.
-  auto stamp = since_epoch(facts.tool->tool_started_at, epoch);
-  if (!stamp) stamp = since_epoch(facts.tool->updated_at, epoch);
+  auto stamp = since_start(facts.tool->tool_started_at, facts.container_started_at);
+  if (!stamp) stamp = since_start(facts.tool->updated_at, facts.container_started_at);
   if (!stamp) return Duration{0};
   return std::min(Duration{*facts.tool->declared_timeout_ms}, policy.max_declared_timeout);
 }
@@ -41,21 +39,22 @@ const char* to_string(StuckVerdict v) noexcept {
 }
 
 StuckDecision decide_stuck(const StuckPolicy& policy, const LivenessFacts& facts) {
-  const TimePoint epoch = epoch_of(facts.container_started_at);
-  const Duration declared = declared_timeout(policy, facts, epoch);
+  const TimePoint start = facts.container_started_at;
+  const Duration declared = declared_timeout(policy, facts);
 
   // Signs of life this container gave since it started; the start itself does not count
   // as life after a claim (see above), only as the origin of the ceiling.
   std::optional<TimePoint> heartbeat;
-  if (facts.heartbeat_mtime && *facts.heartbeat_mtime >= epoch) heartbeat = facts.heartbeat_mtime;
+  // The heartbeat's mtime is exact, but coarse file systems round it: allow a second.
+  if (facts.heartbeat_mtime && *facts.heartbeat_mtime + std::chrono::seconds{1} > start) heartbeat = facts.heartbeat_mtime;
   std::optional<TimePoint> latest_life = heartbeat;
   auto note_life = [&](std::optional<TimePoint> t) {
     if (t && (!latest_life || *t > *latest_life)) latest_life = t;
   };
-  for (const auto& ack : facts.acks) note_life(since_epoch(ack.status_changed, epoch));
+  for (const auto& ack : facts.acks) note_life(since_start(ack.status_changed, start));
   if (facts.tool) {
-    note_life(since_epoch(facts.tool->updated_at, epoch));
-    note_life(since_epoch(facts.tool->tool_started_at, epoch));
+    note_life(since_start(facts.tool->updated_at, start));
+    note_life(since_start(facts.tool->tool_started_at, start));
   }
 
   StuckDecision decision;
@@ -63,7 +62,7 @@ StuckDecision decide_stuck(const StuckPolicy& policy, const LivenessFacts& facts
   const std::string widened = declared > Duration{0} ? fmt::format(", widened by a tool's declared {}", format_duration(declared)) : "";
 
   // Ceiling: silence since the last sign of life, or since the start if there was none.
-  const TimePoint ceiling_origin = std::max(facts.container_started_at, latest_life.value_or(facts.container_started_at));
+  const TimePoint ceiling_origin = std::max(start, latest_life.value_or(start));
   const Duration ceiling_window = std::max(policy.ceiling, declared);
   const Duration ceiling_silence = facts.now - ceiling_origin;
   if (ceiling_silence > ceiling_window) {
@@ -82,15 +81,15 @@ StuckDecision decide_stuck(const StuckPolicy& policy, const LivenessFacts& facts
   int watched = 0;
   for (const auto& ack : facts.acks) {
     if (ack.status != "processing") continue;
-    auto claimed_at = parse_timestamp(ack.status_changed);
-    if (!claimed_at || *claimed_at < epoch) {
+    auto claimed_at = since_start(ack.status_changed, start);
+    if (!claimed_at) {
       ++ignored;  // unparseable, or a predecessor's orphan: never held against this container
       continue;
     }
     if (latest_life && *latest_life > *claimed_at) continue;  // it moved since the claim
     ++watched;
     TimePoint claim_deadline = *claimed_at + claim_window;
-    if (!heartbeat) claim_deadline = std::max(claim_deadline, facts.container_started_at + policy.startup_grace);
+    if (!heartbeat) claim_deadline = std::max(claim_deadline, start + policy.startup_grace);
     if (facts.now > claim_deadline) {
       decision.verdict = StuckVerdict::kill_claim_stuck;
       decision.message_id = ack.message_id;

@@ -101,6 +101,23 @@ std::optional<TimePoint> parse_timestamp(std::string_view text) noexcept {
   return local - minutes{*offset_min};
 }
 
+std::optional<TimePoint> parse_timestamp_latest(std::string_view text) noexcept {
+  auto t = parse_timestamp(text);
+  if (!t) return t;
+  // The precision is what the text spells: minutes, whole seconds, or a fraction.
+  std::size_t time_start = 11;
+  std::string_view time = text.substr(time_start);
+  std::size_t colons = 0;
+  bool fraction = false;
+  for (char c : time) {
+    if (c == ':') ++colons;
+    if (c == '.') fraction = true;
+    if (c == 'Z' || c == 'z' || c == '+' || c == '-') break;
+  }
+  if (fraction) return t;
+  return *t + (colons >= 2 ? Duration{999} : Duration{59'999});
+}
+
 std::string format_iso8601(TimePoint t) {
   using namespace std::chrono;
   auto day_start = floor<days>(t);

@@ -104,7 +104,9 @@ TEST(Supervisor, AContainerReportedFailureFailsTheMessage) {
 // FAILURE-MODES.md 1: a heartbeat left hours ago does not judge the next container.
 TEST(Supervisor, FailureMode1_StaleHeartbeatDoesNotKillTheNextContainer) {
   auto options = fast_options();
-  options.policy.stuck.ceiling = 1s;
+  options.policy.stuck.ceiling = 1s;            // a stale heartbeat would trip this at once...
+  options.policy.stuck.claim_tolerance = 3s;    // ...while nothing else could
+  options.policy.stuck.startup_grace = 3s;
   SupervisorHarness h(options);
   auto s = h.create_session("s1", {"slow-start 300ms"});
   { std::ofstream(s.files.heartbeat()) << ""; }

@@ -77,8 +77,9 @@ TEST(StuckPolicy, ClaimBelowToleranceIsHealthyAndArmsItsDeadline) {
   f.acks = {claim("m1", 6min)};
   auto d = decide_stuck(kPolicy, f);
   EXPECT_EQ(d.verdict, StuckVerdict::healthy) << d.reason;
-  // The claim's time is whole seconds: 12:06:00, so its deadline is 12:07:00.
-  EXPECT_EQ(d.deadline, floor<seconds>(kStart + 6min) + 60s);
+  // The claim's time is whole seconds, "12:06:00": it may have been made as late as
+  // 12:06:00.999, and is judged by that, so truncation never makes it look older.
+  EXPECT_EQ(d.deadline, floor<seconds>(kStart + 6min) + 999ms + 60s);
 }
 
 TEST(StuckPolicy, UnparseableClaimTimeNeverKills) {

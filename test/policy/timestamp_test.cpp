@@ -46,6 +46,15 @@ TEST(Timestamp, RejectsMalformedAndOutOfRange) {
   }
 }
 
+TEST(Timestamp, LatestInstantCoversTheTextsPrecision) {
+  EXPECT_EQ(parse_timestamp_latest("2026-03-08 07:00:00"), kMarch8 + 999ms);
+  EXPECT_EQ(parse_timestamp_latest("2026-03-08T08:00:00+01:00"), kMarch8 + 999ms);
+  EXPECT_EQ(parse_timestamp_latest("2026-03-08T07:00Z"), kMarch8 + 59999ms);
+  EXPECT_EQ(parse_timestamp_latest("2026-03-08T07:00:00.250Z"), kMarch8 + 250ms);
+  EXPECT_EQ(parse_timestamp_latest("2026-03-08T07:00:00.000Z"), kMarch8);
+  EXPECT_FALSE(parse_timestamp_latest("garbage"));
+}
+
 TEST(Timestamp, FormatsUtcWithMilliseconds) {
   EXPECT_EQ(format_iso8601(kMarch8 + 42ms), "2026-03-08T07:00:00.042Z");
   EXPECT_EQ(format_sqlite(kMarch8 + 42ms), "2026-03-08 07:00:00");

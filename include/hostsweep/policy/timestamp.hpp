@@ -23,6 +23,11 @@ namespace policy {
 // out-of-range fields (month 13, 30 February, hour 24, offsets beyond 23:59).
 std::optional<TimePoint> parse_timestamp(std::string_view text) noexcept;
 
+// The latest instant `text` may stand for: containers write whole seconds (datetime('now')),
+// so "12:00:00" may mean any time up to 12:00:00.999. Liveness judges claims by this bound,
+// so that truncation never makes a container look older, and so killable, than it is.
+std::optional<TimePoint> parse_timestamp_latest(std::string_view text) noexcept;
+
 // "2026-03-08T07:00:00.000Z": the form the host writes. Its text order is its time order.
 std::string format_iso8601(TimePoint t);
 
