@@ -24,6 +24,7 @@ spdlog::level::level_enum level_of(EventKind kind) {
     case EventKind::watch_overflow:
       return spdlog::level::warn;
     case EventKind::session_error:
+    case EventKind::recurrence_invalid:
       return spdlog::level::err;
     case EventKind::sweep_completed:
       return spdlog::level::debug;

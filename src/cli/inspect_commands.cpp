@@ -110,7 +110,15 @@ void print_plan(const store::Session& session, const policy::SweepFacts& facts, 
   else if (plan.stuck->verdict == policy::StuckVerdict::healthy) std::cout << plan.stuck->reason << '\n';
   else std::cout << fmt::format("kill ({}): {}\n", policy::to_string(plan.stuck->verdict), plan.stuck->reason);
 
-  std::cout << "4. wake: ";
+  std::cout << "4. recurrence: ";
+  if (plan.fan_outs.empty()) std::cout << "no finished recurring message\n";
+  else std::cout << plan.fan_outs.size() << " finished recurring message(s)\n";
+  for (const auto& f : plan.fan_outs) {
+    if (f.next) std::cout << fmt::format("   {}: next run at {} ({})\n", f.message_id, policy::format_iso8601(*f.next), relative(*f.next, now));
+    else std::cout << fmt::format("   {}: the series ends: {}\n", f.message_id, f.error);
+  }
+
+  std::cout << "5. wake: ";
   if (plan.wake) std::cout << plan.due_ids.size() << " message(s) due: start a container\n";
   else if (!plan.due_ids.empty()) std::cout << plan.due_ids.size() << " message(s) due, for the running container\n";
   else std::cout << "nothing due\n";
@@ -164,6 +172,15 @@ void print_plan_json(const store::Session& session, const policy::SweepFacts& fa
     plan.stuck->deadline ? json.value(policy::format_iso8601(*plan.stuck->deadline)) : json.null();
     json.end_object();
   }
+  json.key("recurrences").begin_array();
+  for (const auto& f : plan.fan_outs) {
+    json.begin_object().field("message_id", f.message_id);
+    json.key("next");
+    f.next ? json.value(policy::format_iso8601(*f.next)) : json.null();
+    if (!f.error.empty()) json.field("error", f.error);
+    json.end_object();
+  }
+  json.end_array();
   json.key("due").begin_array();
   for (const auto& id : plan.due_ids) json.value(id);
   json.end_array();

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "hostsweep/policy/time_zone.hpp"
 
 namespace hostsweep::cli {
 namespace {
@@ -39,6 +40,18 @@ void add_policy_options(CLI::App& command, policy::SweepPolicy& policy) {
   command.add_option("--max-tries", policy.retry.max_tries, "a message retried this often is failed")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000));
+  command
+      .add_option_function<std::string>(
+          "--timezone",
+          [&policy](const std::string& name) {
+            try {
+              policy.zone = &policy::find_time_zone(name);
+            } catch (const Error& e) {
+              throw CLI::ValidationError("--timezone", e.what());
+            }
+          },
+          "IANA zone for recurring work (default: the host's zone, then UTC)")
+      ->type_name("ZONE");
 }
 
 int exit_code_for(Errc code) noexcept {

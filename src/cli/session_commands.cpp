@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "hostsweep/policy/cron.hpp"
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 
@@ -61,6 +62,12 @@ void add_enqueue_command(CLI::App& app) {
                     fmt::format("--process-after \"{}\" is not a timestamp (write e.g. 2026-03-08T07:00:00Z or "
                                 "\"2026-03-08 07:00:00\")",
                                 *opts->process_after));
+      }
+    }
+    if (opts->message.recurrence) {
+      std::string error;
+      if (!policy::CronSchedule::try_parse(*opts->message.recurrence, error)) {
+        throw Error(Errc::invalid_argument, fmt::format("--recurrence \"{}\": {}", *opts->message.recurrence, error));
       }
     }
     opts->message.trigger = opts->trigger == 1;

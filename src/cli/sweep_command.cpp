@@ -19,9 +19,13 @@ int count_action(const sweep::SweepOutcome& outcome, policy::RetryAction action)
 }
 
 std::string describe(const sweep::SweepOutcome& outcome, TimePoint now) {
-  std::string line = fmt::format("settled {}, retried {}, failed {}, claims deleted {}", outcome.settled.size(),
-                                 count_action(outcome, policy::RetryAction::retry),
-                                 count_action(outcome, policy::RetryAction::fail), outcome.claims_deleted);
+  std::string line = fmt::format("settled {}, retried {}, failed {}, claims deleted {}, recurrences scheduled {}",
+                                 outcome.settled.size(), count_action(outcome, policy::RetryAction::retry),
+                                 count_action(outcome, policy::RetryAction::fail), outcome.claims_deleted,
+                                 outcome.fan_outs.size());
+  for (const auto& f : outcome.fan_outs) {
+    if (!f.next) line += fmt::format("; series of {} ended: {}", f.message_id, f.error);
+  }
   if (outcome.container_running) {
     line += "; container running";
     if (outcome.stuck && outcome.stuck->verdict != policy::StuckVerdict::healthy) {
@@ -65,6 +69,7 @@ void add_sweep_command(CLI::App& app, int& exit_code) {
               .field("retried", count_action(outcome, policy::RetryAction::retry))
               .field("failed", count_action(outcome, policy::RetryAction::fail))
               .field("claims_deleted", outcome.claims_deleted)
+              .field("recurrences", static_cast<int>(outcome.fan_outs.size()))
               .field("due", static_cast<int>(outcome.after.due_ids.size()));
           json.key("next_due");
           outcome.after.next_due ? json.value(policy::format_iso8601(*outcome.after.next_due)) : json.null();

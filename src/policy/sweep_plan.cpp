@@ -4,6 +4,10 @@
 
 namespace hostsweep::policy {
 
+const date::time_zone& recurrence_zone(const SweepPolicy& policy) {
+  return policy.zone ? *policy.zone : *date::locate_zone("UTC");
+}
+
 std::vector<Settlement> decide_settlements(const std::vector<AckFact>& acks,
                                            const std::map<std::string, MessageState>& inbound) {
   std::vector<Settlement> out;
@@ -49,7 +53,19 @@ SweepPlan plan_sweep(const SweepPolicy& policy, const SweepFacts& facts) {
     }
   }
 
+  // Rows this pass settles or fails join the finished recurring ones.
+  std::vector<FinishedRecurring> finished = facts.finished_recurring;
+  for (const auto& [id, row] : after) {
+    auto before = facts.acked_messages.find(id);
+    bool finishes_now = row.status != "pending" && row.status != "paused" && before->second.status == "pending";
+    if (finishes_now && row.recurrence) finished.push_back({id, *row.recurrence});
+  }
+  plan.fan_outs = plan_fan_out(finished, recurrence_zone(policy), facts.now);
+
   plan.next_due = facts.next_due;
+  for (const auto& f : plan.fan_outs) {
+    if (f.next) plan.next_due = plan.next_due ? std::min(*plan.next_due, *f.next) : *f.next;
+  }
   for (const auto& id : facts.due_ids) {
     auto row = after.find(id);
     if (row == after.end()) {

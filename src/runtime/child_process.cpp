@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,45 +13,14 @@
 
 #include <cstdlib>
 
+extern char** environ;
+
 #include <fmt/format.h>
 
 namespace hostsweep::runtime {
 namespace bp = boost::process::v2;
 
 namespace {
-
-// Launcher hooks: a new process group, the lock fd kept open across exec, default signal
-// dispositions restored (the daemon may ignore SIGPIPE; its children must not inherit that).
-struct ContainerInit {
-  int inherit_fd = -1;
-
-  template <typename Launcher>
-  std::error_code on_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*&) {
-    if (inherit_fd >= 0) launcher.fd_whitelist.push_back(inherit_fd);
-    return {};
-  }
-
-  template <typename Launcher>
-  std::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
-    if (::setpgid(0, 0) != 0) return {errno, std::system_category()};
-    if (inherit_fd >= 0) {
-      int flags = ::fcntl(inherit_fd, F_GETFD);
-      if (flags < 0 || ::fcntl(inherit_fd, F_SETFD, flags & ~FD_CLOEXEC) != 0) return {errno, std::system_category()};
-    }
-    ::signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    return {};
-  }
-
-  // Also from the parent, so that a signal sent right after the start reaches the group even
-  // if the child has not run its own setpgid yet (EACCES after its exec is fine: it did).
-  template <typename Launcher>
-  void on_success(Launcher& launcher, const bp::filesystem::path&, const char* const*&) {
-    ::setpgid(launcher.pid, launcher.pid);
-  }
-};
 
 // The first executable `name` in PATH, or an empty path.
 std::filesystem::path find_in_path(const std::string& name) {
@@ -102,15 +72,48 @@ std::unique_ptr<ChildProcess> ChildProcess::start(boost::asio::any_io_executor e
       return nullptr;
     }
   }
-  std::vector<std::string> args(argv.begin() + 1, argv.end());
-  boost::system::error_code ec;
-  bp::default_process_launcher launcher;
-  auto process = launcher(executor, ec, exe, args, ContainerInit{inherit_fd});
-  if (ec) {
-    error = std::error_code(ec.value(), std::system_category());
+  // posix_spawn, not Boost.Process's fork-based launcher: that one runs Asio's fork
+  // notification (which allocates) in the child, and in a multi-threaded process (our database
+  // pool) an allocator lock held by another thread at fork time hangs the child forever.
+  // posix_spawn runs nothing of ours between fork and exec. The process is then handed to
+  // Boost.Process, which waits for it through a pidfd.
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attributes);
+  // stdin from /dev/null; stdout and stderr inherited (the journal, under systemd). The lock fd
+  // becomes fd 3 (dup2 clears close-on-exec); every other descriptor is closed.
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  int first_closed = 3;
+  if (inherit_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, inherit_fd, 3);
+    first_closed = 4;
+  }
+  posix_spawn_file_actions_addclosefrom_np(&actions, first_closed);
+  // Its own process group, so that a kill reaches its grandchildren; default signal handling
+  // and an empty mask, whatever the supervisor's are.
+  sigset_t all;
+  sigset_t none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setsigdefault(&attributes, &all);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+  std::vector<char*> raw;
+  std::vector<std::string> storage(argv);
+  for (auto& a : storage) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, exe.c_str(), &actions, &attributes, raw.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  if (rc != 0) {
+    error = std::error_code(rc, std::system_category());
     return nullptr;
   }
-  return std::unique_ptr<ChildProcess>(new ChildProcess(std::make_unique<Impl>(Impl{std::move(process)})));
+  return std::unique_ptr<ChildProcess>(new ChildProcess(std::make_unique<Impl>(Impl{bp::process(executor, pid)})));
 }
 
 void ChildProcess::async_wait(std::function<void(std::error_code, ExitStatus)> handler) {

@@ -38,7 +38,7 @@ std::map<std::string, policy::MessageState> read_states(SQLite::Database& db, co
   constexpr std::size_t kBatch = 500;
   for (std::size_t start = 0; start < ids.size(); start += kBatch) {
     std::size_t n = std::min(kBatch, ids.size() - start);
-    SQLite::Statement q(db, "SELECT id, coalesce(status, 'pending'), coalesce(tries, 0), process_after FROM messages_in WHERE id IN (" +
+    SQLite::Statement q(db, "SELECT id, coalesce(status, 'pending'), coalesce(tries, 0), process_after, recurrence FROM messages_in WHERE id IN (" +
                                 placeholders(n) + ")");
     for (std::size_t i = 0; i < n; ++i) q.bind(static_cast<int>(i + 1), ids[start + i]);
     while (q.executeStep()) {
@@ -47,10 +47,26 @@ std::map<std::string, policy::MessageState> read_states(SQLite::Database& db, co
       state.status = q.getColumn(1).getString();
       state.tries = q.getColumn(2).getInt();
       if (!q.getColumn(3).isNull()) state.process_after = q.getColumn(3).getString();
+      if (!q.getColumn(4).isNull() && !q.getColumn(4).getString().empty()) state.recurrence = q.getColumn(4).getString();
       out.emplace(state.id, std::move(state));
     }
   }
   return out;
+}
+
+std::vector<policy::FinishedRecurring> finished_recurring(SQLite::Database& db) {
+  std::vector<policy::FinishedRecurring> rows;
+  SQLite::Statement q(db, R"sql(
+    SELECT id, recurrence FROM messages_in
+    WHERE status IN ('completed', 'failed') AND recurrence IS NOT NULL AND recurrence != '')sql");
+  while (q.executeStep()) rows.push_back({q.getColumn(0).getString(), q.getColumn(1).getString()});
+  return rows;
+}
+
+// The next even seq above every seq in the file (at least 2): the host writes even numbers.
+std::int64_t next_even_seq(SQLite::Database& db) {
+  std::int64_t max_seq = db.execAndGet("SELECT coalesce(max(seq), 0) FROM messages_in").getInt64();
+  return max_seq < 2 ? 2 : (max_seq % 2 == 0 ? max_seq + 2 : max_seq + 1);
 }
 
 }  // namespace
@@ -69,9 +85,7 @@ Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint
     if (exists.executeStep()) {
       throw Error(Errc::already_exists, fmt::format("message id \"{}\" is already in {}", id, files.inbound().string()));
     }
-    // The host writes even seq values only; the container writes odd ones.
-    std::int64_t max_seq = db.execAndGet("SELECT coalesce(max(seq), 0) FROM messages_in").getInt64();
-    std::int64_t seq = max_seq < 2 ? 2 : (max_seq % 2 == 0 ? max_seq + 2 : max_seq + 1);
+    std::int64_t seq = next_even_seq(db);
 
     SQLite::Statement insert(db, R"sql(
       INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, series_id, tries,
@@ -185,6 +199,44 @@ std::vector<policy::PlannedRetry> retry_orphans(const SessionFiles& files, const
     }
     txn.commit();
     return out;
+  });
+}
+
+std::vector<policy::FinishedRecurring> read_finished_recurring(const SessionFiles& files) {
+  auto db = open_inbound(files);
+  return guarded(files.inbound(), [&] { return finished_recurring(db); });
+}
+
+std::vector<policy::FanOut> fan_out_recurrences(const SessionFiles& files, const date::time_zone& zone, TimePoint now) {
+  auto db = open_inbound(files);
+  return guarded(files.inbound(), [&] {
+    // A cheap read first: most checks find nothing, and must not take the write lock for it.
+    if (finished_recurring(db).empty()) return std::vector<policy::FanOut>{};
+    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+    auto plan = policy::plan_fan_out(finished_recurring(db), zone, now);
+    SQLite::Statement insert(db, R"sql(
+      INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, series_id, tries,
+                               "trigger", platform_id, channel_type, thread_id, content, source_session_id, on_wake)
+      SELECT ?, ?, kind, ?, 'pending', ?, recurrence, coalesce(series_id, id), 0,
+             "trigger", platform_id, channel_type, thread_id, content, source_session_id, on_wake
+      FROM messages_in WHERE id = ?)sql");
+    SQLite::Statement clear(db, "UPDATE messages_in SET recurrence = NULL WHERE id = ?");
+    for (const auto& f : plan) {
+      if (f.next) {
+        insert.bind(1, generate_id("msg", now));
+        insert.bind(2, next_even_seq(db));
+        insert.bind(3, policy::format_iso8601(now));
+        insert.bind(4, policy::format_iso8601(*f.next));
+        insert.bind(5, f.message_id);
+        insert.exec();
+        insert.reset();
+      }
+      clear.bind(1, f.message_id);
+      clear.exec();
+      clear.reset();
+    }
+    txn.commit();
+    return plan;
   });
 }
 

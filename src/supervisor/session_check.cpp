@@ -10,6 +10,7 @@ namespace {
 void check_running(const CheckInput& in, CheckResult& out) {
   auto outbound = store::read_outbound(in.files);
   out.settled = store::settle_acks(in.files, outbound.acks);
+  out.fan_outs = store::fan_out_recurrences(in.files, policy::recurrence_zone(in.policy), in.now);
   out.summary = store::summarize_inbound(in.files, in.now);
   if (in.container_started_at) {
     out.stuck = policy::decide_stuck(in.policy.stuck, {in.now, *in.container_started_at, store::read_heartbeat(in.files),
@@ -25,6 +26,7 @@ void check_idle(CheckInput& in, CheckResult& out) {
     out.held_elsewhere = os::SessionLock::read_holder(in.files.lock());
     out.lock_unknown_holder = !out.held_elsewhere;
     out.settled = store::settle_acks(in.files, store::read_outbound(in.files).acks);
+    out.fan_outs = store::fan_out_recurrences(in.files, policy::recurrence_zone(in.policy), in.now);
     out.summary = store::summarize_inbound(in.files, in.now);
     return;
   }
@@ -34,6 +36,7 @@ void check_idle(CheckInput& in, CheckResult& out) {
   auto claims = policy::claimed_ids(outbound.acks);
   if (in.retry_orphans) out.retries = store::retry_orphans(in.files, claims, in.policy.retry, in.now);
   out.claims_deleted = store::delete_orphan_claims(in.files, claims, *lock);
+  out.fan_outs = store::fan_out_recurrences(in.files, policy::recurrence_zone(in.policy), in.now);
   out.summary = store::summarize_inbound(in.files, in.now);
   if (in.may_start && !out.summary.due_ids.empty()) {
     // A stale heartbeat must not judge the next container (FAILURE-MODES.md 1).

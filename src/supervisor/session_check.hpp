@@ -35,6 +35,7 @@ struct CheckResult {
   std::vector<policy::Settlement> settled;
   std::vector<policy::PlannedRetry> retries;
   int claims_deleted = 0;
+  std::vector<policy::FanOut> fan_outs;
   store::InboundSummary summary;
   std::optional<policy::StuckDecision> stuck;
   std::optional<os::SessionLock> start_lock;  // set: ready to start (stale heartbeat removed, outbound.db present)

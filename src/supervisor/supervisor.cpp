@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "hostsweep/os/directory_watcher.hpp"
+#include "hostsweep/policy/time_zone.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "session_check.hpp"
 
@@ -28,6 +29,8 @@ const char* event_name(EventKind kind) noexcept {
     case EventKind::message_completed: return "message.completed";
     case EventKind::message_failed: return "message.failed";
     case EventKind::message_retried: return "message.retried";
+    case EventKind::recurrence_scheduled: return "recurrence.scheduled";
+    case EventKind::recurrence_invalid: return "recurrence.invalid";
     case EventKind::session_backoff: return "session.backoff";
     case EventKind::session_added: return "session.added";
     case EventKind::session_removed: return "session.removed";
@@ -116,11 +119,17 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   Impl(asio::any_io_executor executor, store::DataDir data, SupervisorOptions options, EventHandler on_event)
       : home_(std::move(executor)),
         data_(std::move(data)),
-        options_(std::move(options)),
+        options_(resolve_zone(std::move(options))),
         on_event_(std::move(on_event)),
         pool_(std::max<std::size_t>(1, options_.database_threads)),
         registry_strand_(asio::make_strand(pool_.get_executor())),
         sweep_timer_(home_) {}
+
+  // The zone is resolved once, here: an unknown name is a configuration error at construction.
+  static SupervisorOptions resolve_zone(SupervisorOptions options) {
+    options.policy.zone = &policy::find_time_zone(options.timezone);
+    return options;
+  }
 
   ~Impl() {
     // Pool jobs hold no reference to this object, so joining here cannot deadlock.
@@ -409,6 +418,15 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
               {}, s.id, settled.message_id, 0, std::nullopt, settled.status == "failed" ? "reported by the container" : "",
               0, Duration{0}};
       emit(std::move(e));
+    }
+    for (const auto& f : result.fan_outs) {
+      if (f.next) {
+        emit({EventKind::recurrence_scheduled, {}, s.id, f.message_id, 0, std::nullopt, "", 0, Duration{0},
+              "next run at " + policy::format_iso8601(*f.next)});
+      } else {
+        emit({EventKind::recurrence_invalid, {}, s.id, f.message_id, 0, std::nullopt, f.error, 0, Duration{0},
+              "the series ends"});
+      }
     }
     for (const auto& r : result.retries) {
       if (r.decision.action == policy::RetryAction::retry) {

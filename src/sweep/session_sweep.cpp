@@ -34,6 +34,7 @@ policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now)
   facts.acks = std::move(outbound.acks);
   facts.tool = std::move(outbound.tool);
   facts.acked_messages = store::read_message_states(files, acked_ids(facts.acks));
+  facts.finished_recurring = store::read_finished_recurring(files);
   auto summary = store::summarize_inbound(files, now);
   facts.due_ids = std::move(summary.due_ids);
   facts.next_due = summary.next_due;
@@ -53,6 +54,7 @@ SweepOutcome sweep_once(const store::SessionFiles& files, const policy::SweepPol
   } else {
     outcome.stuck = judge_running(files, policy.stuck, outbound, now);
   }
+  outcome.fan_outs = store::fan_out_recurrences(files, policy::recurrence_zone(policy), now);
   outcome.after = store::summarize_inbound(files, now);
   return outcome;
 }

@@ -63,7 +63,7 @@ TEST_F(CliTest, CreateEnqueueStatusExplainSweep) {
 
   auto explain = hostsweep({"explain", "--data-dir", data, "--session", "s1"});
   EXPECT_EQ(explain.exit_code, 0) << explain.err;
-  EXPECT_NE(explain.out.find("4. wake: 1 message(s) due: start a container"), std::string::npos) << explain.out;
+  EXPECT_NE(explain.out.find("5. wake: 1 message(s) due: start a container"), std::string::npos) << explain.out;
   auto explain_json = hostsweep({"explain", "--data-dir", data, "--session", "s1", "--json"});
   EXPECT_NE(explain_json.out.find("\"wake\":true"), std::string::npos) << explain_json.out;
 

@@ -266,3 +266,52 @@ TEST(Supervisor, ASessionCreatedWhileRunningIsPickedUp) {
 
 }  // namespace
 }  // namespace hostsweep::testing
+
+namespace hostsweep::testing {
+namespace {
+
+// Issue 4: a recurring message runs three times in a row under the supervisor, each
+// occurrence woken by its own deadline (the sweep is an hour away).
+TEST(SupervisorRecurrence, ASecondsScheduleRunsThreeTimesInARow) {
+  auto options = fast_options();
+  options.timezone = "Europe/London";
+  SupervisorHarness h(options);
+  h.create_session("s1");
+  h.start();
+  auto first = h.enqueue("s1", {.kind = "task", .content = "tick", .recurrence = "* * * * * *"});
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::message_completed, "s1") >= 3; }, 20s)) << h.story();
+  auto scheduled = h.of(EventKind::recurrence_scheduled);
+  ASSERT_GE(scheduled.size(), 3u) << h.story();
+  EXPECT_EQ(scheduled[0].message_id, first);
+  // Each occurrence is its own row of one series, and ran at or after its time.
+  SQLite::Database db(h.files("s1").inbound().string());
+  SQLite::Statement q(db, "SELECT process_after, status FROM messages_in WHERE series_id = ? AND id != ? ORDER BY seq");
+  q.bind(1, first);
+  q.bind(2, first);
+  int completed = 0;
+  auto completions = h.of(EventKind::message_completed);
+  while (q.executeStep()) {
+    auto due = policy::parse_timestamp(q.getColumn(0).getString());
+    ASSERT_TRUE(due);
+    if (q.getColumn(1).getString() != "completed") continue;
+    ++completed;
+    EXPECT_EQ(std::chrono::floor<std::chrono::seconds>(*due), *due);  // a seconds schedule: whole seconds
+  }
+  EXPECT_GE(completed, 2);
+  for (const auto& s : h.of(EventKind::container_started)) EXPECT_TRUE(s.session_id == "s1");
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
+}
+
+TEST(SupervisorRecurrence, AnInvalidExpressionEndsTheSeriesWithOneError) {
+  SupervisorHarness h;
+  auto s = h.create_session("s1");
+  h.enqueue("s1", {.content = "x", .recurrence = "0 0 30 2 *"});  // written by an agent, unchecked
+  h.start();
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::recurrence_invalid, "s1") == 1; })) << h.story();
+  h.supervisor().sweep_now();
+  h.wait_for([] { return false; }, 300ms);
+  EXPECT_EQ(h.count(EventKind::recurrence_invalid, "s1"), 1) << h.story();
+}
+
+}  // namespace
+}  // namespace hostsweep::testing

@@ -22,6 +22,7 @@ struct MessageState {
   std::string status;                        // messages_in.status
   int tries = 0;                             // messages_in.tries
   std::optional<std::string> process_after;  // raw text; may be unparseable
+  std::optional<std::string> recurrence;     // a cron expression, for recurring series
 };
 
 enum class RetryAction {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "hostsweep/policy/recurrence.hpp"
 #include "hostsweep/policy/retry_policy.hpp"
 #include "hostsweep/policy/stuck_policy.hpp"
 
@@ -22,7 +23,11 @@ namespace hostsweep::policy {
 struct SweepPolicy {
   StuckPolicy stuck;
   RetryPolicy retry;
+  const date::time_zone* zone = nullptr;  // for recurrences; nullptr: UTC
 };
+
+// The zone recurrences are computed in.
+const date::time_zone& recurrence_zone(const SweepPolicy& policy);
 
 // An ack that settles its inbound row: completed -> completed, failed -> failed.
 struct Settlement {
@@ -46,6 +51,7 @@ struct SweepFacts {
   std::vector<AckFact> acks;
   std::optional<ToolFact> tool;
   std::map<std::string, MessageState> acked_messages;  // inbound rows of every acked id
+  std::vector<FinishedRecurring> finished_recurring;   // finished rows still carrying a recurrence
   std::vector<std::string> due_ids;                    // due now, before this pass
   std::optional<TimePoint> next_due;                   // earliest future due time
 };
@@ -62,6 +68,8 @@ struct SweepPlan {
   // No container: what happens to each orphan claim, and the claims then deleted.
   std::vector<PlannedRetry> retries;
   std::vector<std::string> orphan_claims;
+  // Recurring series whose finished row schedules the next occurrence (or ends the series).
+  std::vector<FanOut> fan_outs;
   // After the steps above: what is due, and whether a container would be woken for it.
   std::vector<std::string> due_ids;
   std::optional<TimePoint> next_due;

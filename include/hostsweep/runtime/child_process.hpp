@@ -1,8 +1,8 @@
 #pragma once
-// One container's process: started with Boost.Process v2 in a process group of its own (so a
-// kill reaches its grandchildren too), waited for asynchronously through a pidfd, and
-// signalled as a group. The session lock's fd is handed down to it, so the lock stays held
-// for as long as any process of the container lives, even if the supervisor itself dies.
+// One container's process: spawned in a process group of its own (so a kill reaches its
+// grandchildren too), waited for asynchronously with Boost.Process v2 through a pidfd, and
+// signalled as a group. The session lock's fd is handed down to it (as fd 3), so the lock stays
+// held for as long as any process of the container lives, even if the supervisor itself dies.
 //
 // Thread-safety: use from the executor it was started on.
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "hostsweep/policy/recurrence.hpp"
 #include "hostsweep/policy/sweep_plan.hpp"
 #include "hostsweep/store/layout.hpp"
 
@@ -62,5 +63,15 @@ std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std
 // policy::decide_retry says, in one transaction. Returns every decision.
 std::vector<policy::PlannedRetry> retry_orphans(const SessionFiles& files, const std::vector<std::string>& message_ids,
                                                 const policy::RetryPolicy& policy, TimePoint now);
+
+// Finished (completed or failed) rows that still carry a recurrence. Paused rows never appear.
+std::vector<policy::FinishedRecurring> read_finished_recurring(const SessionFiles& files);
+
+// Recurrence fan-out, in one transaction: for each finished recurring row, insert its series'
+// next occurrence (new id, even seq, same kind, content, routing, trigger, series_id and
+// recurrence; process_after = the next fire time) and clear the finished row's recurrence.
+// A crash leaves both or neither; a second call finds nothing left to do. Returns the plan it
+// applied, errors included (their rows' recurrence is cleared too).
+std::vector<policy::FanOut> fan_out_recurrences(const SessionFiles& files, const date::time_zone& zone, TimePoint now);
 
 }  // namespace hostsweep::store

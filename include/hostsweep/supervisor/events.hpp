@@ -18,6 +18,8 @@ enum class EventKind {
   message_completed,       // message_id
   message_failed,          // message_id, reason (container-reported, or max tries)
   message_retried,         // message_id, tries, delay
+  recurrence_scheduled,    // message_id (the finished row), detail: when the series runs next
+  recurrence_invalid,      // message_id, reason: the series ends
   session_backoff,         // failures (in tries), delay
   session_added,
   session_removed,

@@ -23,6 +23,7 @@ struct SweepOutcome {
   std::vector<policy::Settlement> settled;
   std::vector<policy::PlannedRetry> retries;
   int claims_deleted = 0;
+  std::vector<policy::FanOut> fan_outs;        // recurring series scheduled (or ended)
   std::optional<policy::StuckDecision> stuck;  // a running container's verdict (not acted on here)
   store::InboundSummary after;                 // the inbound state the pass left
 };
@@ -30,7 +31,8 @@ struct SweepOutcome {
 // Sync acks; then, if no container runs (the session lock is free, and held during the
 // cleanup so that no one starts one meanwhile), retry or fail the orphan claims' messages and
 // delete the claims. A crash between the two writes is harmless: the next pass finds the
-// claims again and decide_retry leaves the already rescheduled messages alone.
+// claims again and decide_retry leaves the already rescheduled messages alone. Then the
+// recurrence fan-out, in the policy's zone.
 SweepOutcome sweep_once(const store::SessionFiles& files, const policy::SweepPolicy& policy, TimePoint now);
 
 }  // namespace hostsweep::sweep
