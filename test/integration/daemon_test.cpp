@@ -1,0 +1,117 @@
+// `hostsweep run` as a real process: SIGKILLed in the middle of a message and started again,
+// nothing is lost; SIGTERM stops it cleanly.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <thread>
+
+#include "hostsweep/os/session_lock.hpp"
+#include "hostsweep/store/inbound_store.hpp"
+#include "hostsweep/store/outbound_store.hpp"
+#include "hostsweep/store/registry.hpp"
+#include "support/temp_dir.hpp"
+
+extern char** environ;
+
+namespace hostsweep::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+pid_t spawn_daemon(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  std::vector<std::string> storage{HOSTSWEEP_CLI_PATH};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  posix_spawn(&pid, HOSTSWEEP_CLI_PATH, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+TEST(Daemon, SigkilledMidMessageAndRestartedLosesNothing) {
+  TempDir tmp;
+  store::DataDir data(tmp.path() / "data");
+  auto session = store::create_session(data, "g", std::string("s1"), policy::now_utc());
+  write_file(session.files.dir / ".fake-agent", "hang-after-claim\nnormal\n");
+  auto id = store::enqueue(session.files, {.content = "important"}, policy::now_utc()).id;
+  auto log = tmp.path() / "daemon.log";
+  std::vector<std::string> args = {
+      "run", "--data-dir", data.root().string(), "--log-format", "json", "--sweep-interval", "1h",
+      "--agent-command",
+      std::string(HOSTSWEEP_FAKE_AGENT_PATH) +
+          " --session-dir {session_dir} --poll-interval 10ms --work-time 30ms --heartbeat-interval 20ms",
+      "--claim-tolerance", "1h", "--startup-grace", "1h", "--kill-grace", "300ms", "--backoff-base", "100ms"};
+
+  pid_t first = spawn_daemon(args, log);
+  ASSERT_GT(first, 0);
+  // The first container claims the message and hangs.
+  ASSERT_TRUE(eventually([&] { return !policy::claimed_ids(store::read_outbound(session.files).acks).empty(); }))
+      << read_file(log);
+  auto holder = os::SessionLock::read_holder(session.files.lock());
+  ASSERT_TRUE(holder);
+  ::kill(first, SIGKILL);
+  ::waitpid(first, nullptr, 0);
+  // Its container outlives it, and still holds the session.
+  EXPECT_EQ(::kill(static_cast<pid_t>(holder->pid), 0), 0);
+  EXPECT_TRUE(os::SessionLock::is_held(session.files.lock()));
+
+  pid_t second = spawn_daemon(args, log);
+  ASSERT_GT(second, 0);
+  EXPECT_TRUE(eventually([&] {
+    return store::read_message_states(session.files, {id}).at(id).status == "completed";
+  })) << read_file(log);
+  EXPECT_EQ(store::read_message_states(session.files, {id}).at(id).tries, 1);
+  EXPECT_TRUE(eventually([&] { return ::kill(static_cast<pid_t>(-holder->pid), 0) != 0; }))
+      << "the orphan container's group survived";
+
+  ::kill(second, SIGTERM);
+  int status = 0;
+  ::waitpid(second, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(log);
+  auto text = read_file(log);
+  EXPECT_NE(text.find(R"("event":"container.killed","session":"s1")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("reason":"orphan")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("event":"message.completed")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("event":"daemon.stopped")"), std::string::npos) << text;
+  EXPECT_FALSE(os::SessionLock::is_held(session.files.lock()));
+}
+
+TEST(Daemon, BadConfigurationIsOneClearError) {
+  TempDir tmp;
+  auto config = tmp.path() / "hostsweep.toml";
+  write_file(config, "ceiling = \"soon\"\n");
+  auto log = tmp.path() / "out.log";
+  pid_t pid = spawn_daemon({"run", "--data-dir", tmp.path().string(), "--config", config.string(), "--agent-command", "x"},
+                           log);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+  EXPECT_NE(read_file(log).find("key ceiling: \"soon\" is not a duration"), std::string::npos) << read_file(log);
+
+  write_file(config, "sweep-intervall = \"5s\"\n");
+  pid = spawn_daemon({"run", "--data-dir", tmp.path().string(), "--config", config.string(), "--agent-command", "x"}, log);
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+  EXPECT_NE(read_file(log).find("unknown key \"sweep-intervall\""), std::string::npos) << read_file(log);
+}
+
+}  // namespace
+}  // namespace hostsweep::testing
