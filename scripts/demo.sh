@@ -1,38 +1,42 @@
 #!/usr/bin/env bash
 # The main job on a demo data directory: installs what is missing, builds the release preset,
-# creates sessions, enqueues work, plays a container that finished one message and crashed
-# holding another, runs one sweep and shows the result.
+# creates three sessions whose fake containers behave differently (one works, one crashes
+# holding its message, one hangs holding it), runs the real daemon until every message is
+# done, stops it with SIGTERM and shows the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release
-hs=build/release/src/hostsweep
+bin=$PWD/build/release/src
+hs=$bin/hostsweep
 data=${1:-demo-data}
 rm -rf "$data"
 
-echo "== sessions"
-alice=$($hs session create --data-dir "$data" --agent-group support --id alice)
-bob=$($hs session create --data-dir "$data" --agent-group support --id bob)
-echo "$alice $bob"
+echo "== three sessions; their containers are hostsweep-fake-agent, scripted per start"
+for s in alice bob carol; do $hs session create --data-dir "$data" --agent-group demo --id $s >/dev/null; done
+printf 'normal\n' > "$data/sessions/demo/alice/.fake-agent"
+printf 'crash-after-claim\nnormal\n' > "$data/sessions/demo/bob/.fake-agent"      # dies mid-message, then works
+printf 'hang-after-claim\nnormal\n' > "$data/sessions/demo/carol/.fake-agent"     # hangs mid-message, then works
+for s in alice bob carol; do
+  $hs enqueue --data-dir "$data" --session $s --content "{\"text\":\"hello $s\"}" >/dev/null
+done
+$hs enqueue --data-dir "$data" --session alice --content '{"text":"every 2 s"}' --recurrence '*/2 * * * * *' >/dev/null
 
-echo "== enqueue"
-$hs enqueue --data-dir "$data" --session "$alice" --id hello --content '{"text":"hello"}'
-$hs enqueue --data-dir "$data" --session "$alice" --id report --content '{"text":"weekly report"}'
-$hs enqueue --data-dir "$data" --session "$bob" --id later --content '{"text":"tomorrow"}' \
-  --process-after "$(date -u -d tomorrow +%Y-%m-%dT09:00:00Z)"
-$hs enqueue --data-dir "$data" --session "$bob" --id context --content '{"text":"fyi"}' --trigger 0
+echo "== hostsweep run (short windows so the demo takes seconds)"
+$hs run --data-dir "$data" \
+  --agent-command "$bin/hostsweep-fake-agent --session-dir {session_dir} --poll-interval 100ms --work-time 200ms --heartbeat-interval 100ms" \
+  --claim-tolerance 2s --startup-grace 2s --backoff-base 1s --kill-grace 1s --sweep-interval 30s \
+  2> >(grep -v '^fake-agent' >&2) &
+daemon=$!
 
-echo "== a container of alice's completed 'hello' and died while holding 'report'"
-sqlite3 "$data/sessions/support/alice/outbound.db" \
-  "INSERT INTO processing_ack VALUES ('hello', 'completed', datetime('now'));
-   INSERT INTO processing_ack VALUES ('report', 'processing', datetime('now', '-2 minutes'));"
+done_count() { $hs status --data-dir "$data" --json | grep -o '"completed":[0-9]*' | cut -d: -f2 | paste -sd+ | bc; }
+for _ in $(seq 1 300); do
+  [ "$(done_count)" -ge 5 ] && break
+  sleep 0.1
+done
+kill -TERM $daemon
+wait $daemon
 
-echo "== explain alice (no side effect)"
-$hs explain --data-dir "$data" --session "$alice"
-
-echo "== sweep --once"
-$hs sweep --once --data-dir "$data"
-
-echo "== status"
+echo "== status: every message completed; bob's and carol's after one retry"
 $hs status --data-dir "$data"

@@ -49,7 +49,7 @@ void fields(const supervisor::Event& e, Put&& put) {
                                                             : "tries";
     put(key, std::to_string(e.tries));
   }
-  if (e.delay.count()) put("delay", policy::format_duration(e.delay));
+  if (e.delay.count()) put(e.kind == EventKind::container_killed ? "late_by" : "delay", policy::format_duration(e.delay));
   if (!e.detail.empty()) put("detail", e.detail);
 }
 

@@ -386,7 +386,9 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
       finish_cleanup(s);
     } else if (s.child && s.phase == Phase::running && result.stuck) {
       if (result.stuck->verdict != policy::StuckVerdict::healthy) {
-        kill(s, policy::to_string(result.stuck->verdict), result.stuck->reason);
+        // How far past its deadline the kill comes: the measure of "at its deadline".
+        kill(s, policy::to_string(result.stuck->verdict), result.stuck->reason,
+             result.stuck->silence - result.stuck->window);
       } else if (result.stuck->deadline) {
         arm(s, s.stuck_timer, *result.stuck->deadline);
       }
@@ -540,11 +542,11 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     return true;
   }
 
-  void kill(Session& s, const std::string& reason, const std::string& detail = {}) {
+  void kill(Session& s, const std::string& reason, const std::string& detail = {}, Duration late = Duration{0}) {
     if (s.phase != Phase::running || !s.child) return;
     s.phase = Phase::stopping;
     s.stuck_timer.cancel();
-    emit({EventKind::container_killed, {}, s.id, "", s.child->pid(), std::nullopt, reason, 0, Duration{0}, detail});
+    emit({EventKind::container_killed, {}, s.id, "", s.child->pid(), std::nullopt, reason, 0, late, detail});
     runtime::ContainerSpec spec{s.files.dir.string(), s.id, s.agent_group_id,
                                 runtime::container_name(s.agent_group_id, s.id)};
     auto stop = runtime::stop_command(options_.runtime, spec, options_.kill_grace);
@@ -629,5 +631,6 @@ void Supervisor::request_check(const std::string& session_id) { impl_->request_c
 void Supervisor::sweep_now() { impl_->sweep(); }
 void Supervisor::async_stop(std::function<void()> done) { impl_->async_stop(std::move(done)); }
 std::vector<SessionView> Supervisor::sessions() const { return impl_->views(); }
+std::size_t Supervisor::pending_work() const { return static_cast<std::size_t>(impl_->jobs_); }
 
 }  // namespace hostsweep::supervisor

@@ -14,7 +14,7 @@ enum class EventKind {
   container_started,       // pid
   container_start_failed,  // reason
   container_exited,        // pid, exit
-  container_killed,        // pid, reason: ceiling | claim-stuck | shutdown | orphan
+  container_killed,        // pid, reason: ceiling | claim-stuck | shutdown | orphan; delay: past the deadline by
   message_completed,       // message_id
   message_failed,          // message_id, reason (container-reported, or max tries)
   message_retried,         // message_id, tries, delay

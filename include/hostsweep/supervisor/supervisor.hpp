@@ -71,6 +71,9 @@ class Supervisor {
 
   std::vector<SessionView> sessions() const;
 
+  // Database jobs queued or running (a sweep is done when this is back to 0).
+  std::size_t pending_work() const;
+
  private:
   class Impl;
   std::shared_ptr<Impl> impl_;
