@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libsqlite3-dev libsqlitecpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libhowardhinnant-date-dev libcli11-dev libtomlplusplus-dev
-  tzdata sqlite3 bc
+  tzdata sqlite3
 )
 
 missing=()

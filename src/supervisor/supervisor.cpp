@@ -358,7 +358,6 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     detail::CheckInput input;
     input.files = s.files;
     input.policy = options_.policy;
-    input.now = policy::now_utc();
     input.container_alive = s.child != nullptr;
     if (s.child) input.container_started_at = s.started_at;
     if (!s.child && s.lock) input.held_lock = std::move(s.lock);
@@ -366,6 +365,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     input.may_start = !stopping_ && !s.retiring && !s.cleanup_pending && s.phase == Phase::idle;
     input.retry_orphans = !s.stopped_for_shutdown;
     asio::post(s.db, [weak = weak_from_this(), home = home_, id = s.id, input = std::move(input)]() mutable {
+      input.now = policy::now_utc();  // when the work runs, not when it was queued
       auto result = detail::run_check(std::move(input));
       asio::post(home, [weak, id, result = std::move(result)]() mutable {
         if (auto self = weak.lock()) self->on_check(id, std::move(result));
