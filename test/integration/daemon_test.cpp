@@ -1,9 +1,7 @@
 // `hostsweep run` as a real process: SIGKILLed in the middle of a message and started again,
 // nothing is lost; SIGTERM stops it cleanly.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <thread>
@@ -12,9 +10,8 @@
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
+#include "support/run_program.hpp"
 #include "support/temp_dir.hpp"
-
-extern char** environ;
 
 namespace hostsweep::testing {
 namespace {
@@ -22,19 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 
 pid_t spawn_daemon(const std::vector<std::string>& args, const std::filesystem::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  std::vector<std::string> storage{HOSTSWEEP_CLI_PATH};
-  storage.insert(storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  posix_spawn(&pid, HOSTSWEEP_CLI_PATH, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
+  return spawn_program(HOSTSWEEP_CLI_PATH, args, log, log);
 }
 
 bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s) {
