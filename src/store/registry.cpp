@@ -34,7 +34,8 @@ SQLite::Database open_registry(const DataDir& data) {
                                              "`hostsweep session create` makes one",
                                              data.root().string()));
   }
-  auto db = detail::open_database(data.registry(), Access::read_write);
+  // Read-only: listing must not look like a write to whoever watches the file (the supervisor).
+  auto db = detail::open_database(data.registry(), Access::read_only);
   guarded(data.registry(), [&] {
     if (!detail::table_exists(db, "sessions")) {
       throw Error(Errc::corrupt_file, fmt::format("{}: not a hostsweep registry (it has no sessions table)",

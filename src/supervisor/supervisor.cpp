@@ -311,7 +311,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   void on_files_changed(const std::string& key, const std::vector<std::string>& names) {
     if (key == kRegistryKey) {
       for (const auto& name : names) {
-        if (name == "hostsweep.db" || name == "hostsweep.db-journal") return reload_registry(false);
+        // Commits only (the journal comes and goes): opening the file is no change.
+        if (name == "hostsweep.db-journal") return reload_registry(false);
       }
       return;
     }
