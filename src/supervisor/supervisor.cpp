@@ -116,6 +116,7 @@ struct Session {
 
 class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
  public:
+  using Counters = Supervisor::Counters;
   Impl(asio::any_io_executor executor, store::DataDir data, SupervisorOptions options, EventHandler on_event)
       : home_(std::move(executor)),
         data_(std::move(data)),
@@ -220,6 +221,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   void on_registry(std::vector<store::Session> listed, std::optional<Error> error, bool check_all) {
     --jobs_;
+    ++counters_.registry_reloads;
     if (error) {
       emit({EventKind::session_error, {}, "", "", 0, std::nullopt, error->what(), 0, Duration{0}});
     } else {
@@ -376,6 +378,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   void on_check(const std::string& id, detail::CheckResult result) {
     --jobs_;
+    ++counters_.checks;
     Session* found = find(id);
     if (!found) return maybe_finish_stop();
     Session& s = *found;
@@ -614,6 +617,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   bool reported_watch_limit_ = false;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
   int jobs_ = 0;
+  Counters counters_;
   bool started_ = false;
   bool stopping_ = false;
   std::vector<std::function<void()>> stop_handlers_;
@@ -633,5 +637,6 @@ void Supervisor::sweep_now() { impl_->sweep(); }
 void Supervisor::async_stop(std::function<void()> done) { impl_->async_stop(std::move(done)); }
 std::vector<SessionView> Supervisor::sessions() const { return impl_->views(); }
 std::size_t Supervisor::pending_work() const { return static_cast<std::size_t>(impl_->jobs_); }
+Supervisor::Counters Supervisor::counters() const { return impl_->counters_; }
 
 }  // namespace hostsweep::supervisor

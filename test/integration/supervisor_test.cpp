@@ -254,6 +254,21 @@ TEST(Supervisor, ShutdownLeavesInterruptedWorkToResume) {
   ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
 }
 
+// Its own reads must not look like changes to it: an idle supervisor does no work at all.
+TEST(Supervisor, AnIdleSupervisorStandsStill) {
+  SupervisorHarness h;
+  h.create_session("s1");
+  h.create_session("s2");
+  h.start();
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::sweep_completed) == 1 && h.supervisor().pending_work() == 0; }));
+  h.wait_for([] { return false; }, 200ms);  // let the first checks' own file events pass
+  auto before = h.supervisor().counters();
+  h.wait_for([] { return false; }, 700ms);
+  auto after = h.supervisor().counters();
+  EXPECT_EQ(after.checks, before.checks);
+  EXPECT_EQ(after.registry_reloads, before.registry_reloads);
+}
+
 TEST(Supervisor, ASessionCreatedWhileRunningIsPickedUp) {
   SupervisorHarness h;
   h.create_session("first");

@@ -74,6 +74,13 @@ class Supervisor {
   // Database jobs queued or running (a sweep is done when this is back to 0).
   std::size_t pending_work() const;
 
+  // Work done so far, for metrics: an idle supervisor's counters stand still.
+  struct Counters {
+    std::uint64_t checks = 0;            // session checks completed
+    std::uint64_t registry_reloads = 0;  // registry reads completed
+  };
+  Counters counters() const;
+
  private:
   class Impl;
   std::shared_ptr<Impl> impl_;
