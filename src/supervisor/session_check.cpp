@@ -51,6 +51,7 @@ void check_idle(CheckInput& in, CheckResult& out) {
 
 CheckResult run_check(CheckInput input) noexcept {
   CheckResult out;
+  out.cleanup = input.cleanup;
   try {
     if (input.container_alive) check_running(input, out);
     else check_idle(input, out);

@@ -28,9 +28,12 @@ struct CheckInput {
   bool may_start = false;
   // At shutdown an interrupted message keeps its tries: its claim is deleted, not retried.
   bool retry_orphans = true;
+  // This is the cleanup after our container's exit (echoed in the result).
+  bool cleanup = false;
 };
 
 struct CheckResult {
+  bool cleanup = false;  // the input's flag: this result completes a container's cleanup
   std::optional<Error> error;
   std::vector<policy::Settlement> settled;
   std::vector<policy::PlannedRetry> retries;

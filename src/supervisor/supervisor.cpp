@@ -367,6 +367,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     s.lock.reset();
     input.may_start = !stopping_ && !s.retiring && !s.cleanup_pending && s.phase == Phase::idle;
     input.retry_orphans = !s.stopped_for_shutdown;
+    input.cleanup = s.cleanup_pending && !s.child;
     asio::post(s.db, [weak = weak_from_this(), home = home_, id = s.id, input = std::move(input)]() mutable {
       input.now = policy::now_utc();  // when the work runs, not when it was queued
       auto result = detail::run_check(std::move(input));
@@ -386,7 +387,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     report(s, result);
     s.next_due = result.summary.next_due;
 
-    if (s.cleanup_pending && !result.error) {
+    // Only the check that ran the cleanup ends it: one dispatched before the exit did not.
+    if (s.cleanup_pending && result.cleanup && !result.error) {
       finish_cleanup(s);
     } else if (s.child && s.phase == Phase::running && result.stuck) {
       if (result.stuck->verdict != policy::StuckVerdict::healthy) {
@@ -403,7 +405,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     }
 
     if (s.next_due && !stopping_) arm(s, s.due_timer, *s.next_due);
-    if (s.check_again && !stopping_) check(s);
+    // While stopping, only a pending cleanup still needs its check.
+    if (s.check_again && (!stopping_ || s.cleanup_pending)) check(s);
     else if (s.retiring && s.phase == Phase::idle && !s.child) forget_session(id);
     maybe_finish_stop();
   }
