@@ -85,8 +85,10 @@ bool run_until(boost::asio::io_context& io, const std::function<bool()>& done, s
 
 supervisor::SupervisorOptions bench_options(const std::string& agent) {
   supervisor::SupervisorOptions o;
+  // --idle-exit: finished containers leave, so the measured paths do not queue behind hundreds
+  // of idle agents polling their files.
   o.runtime.agent_command = {agent, "--session-dir", "{session_dir}", "--poll-interval", "5ms", "--work-time", "5ms",
-                             "--heartbeat-interval", "20ms"};
+                             "--heartbeat-interval", "20ms", "--idle-exit", "50ms"};
   o.sweep_interval = 1h;
   o.policy.retry.backoff_base = 1h;  // retried messages stay out of the way
   o.policy.stuck.claim_tolerance = 200ms;
