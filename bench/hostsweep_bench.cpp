@@ -2,7 +2,10 @@
 // the cost of a sweep over many idle sessions. Prints a Markdown report; BENCHMARKS.md keeps
 // the figures with the machine they came from.
 //
-//   hostsweep_bench [--sessions 1000,10000] [--repetitions 200] [--fake-agent PATH]
+//   hostsweep_bench [--sessions 1000,10000] [--repetitions 200] [--passes 1] [--fake-agent PATH]
+//
+// --repetitions 0 skips the latencies; --passes N repeats the one-thread pass N times (its
+// figures are per pass), which makes a profile of it stand out from the setup.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -162,7 +165,7 @@ void latencies(const std::string& agent, int repetitions) {
   row("stuck deadline -> kill signalled", deadline_to_kill);
 }
 
-void sweep_cost(std::size_t count) {
+void sweep_cost(std::size_t count, int passes) {
   auto root = make_temp_dir();
   store::DataDir data(root / "data");
   for (std::size_t i = 0; i < count; ++i) {
@@ -177,9 +180,11 @@ void sweep_cost(std::size_t count) {
   auto sessions = store::list_sessions(data, true);
   double cpu0 = cpu_seconds();
   auto t0 = Clock::now();
-  for (const auto& s : sessions) sweep::sweep_once(s.files, policy, policy::now_utc());
-  double serial_wall = std::chrono::duration<double>(Clock::now() - t0).count();
-  double serial_cpu = cpu_seconds() - cpu0;
+  for (int pass = 0; pass < passes; ++pass) {
+    for (const auto& s : sessions) sweep::sweep_once(s.files, policy, policy::now_utc());
+  }
+  double serial_wall = std::chrono::duration<double>(Clock::now() - t0).count() / passes;
+  double serial_cpu = (cpu_seconds() - cpu0) / passes;
 
   // The supervisor's sweep: the same work on its pool, while the caller's loop keeps running.
   boost::asio::io_context io;
@@ -241,6 +246,7 @@ void sweep_cost(std::size_t count) {
 int main(int argc, char** argv) {
   std::vector<std::size_t> counts = {1000, 10000};
   int repetitions = 200;
+  int passes = 1;
   std::string agent = HOSTSWEEP_FAKE_AGENT_PATH;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -251,6 +257,8 @@ int main(int argc, char** argv) {
       for (std::string item; std::getline(ss, item, ',');) counts.push_back(std::stoul(item));
     } else if (flag == "--repetitions") {
       repetitions = std::stoi(value);
+    } else if (flag == "--passes") {
+      passes = std::max(1, std::stoi(value));
     } else if (flag == "--fake-agent") {
       agent = value;
     }
@@ -259,7 +267,7 @@ int main(int argc, char** argv) {
   gethostname(host, sizeof host - 1);
   std::printf("# hostsweep benchmark\n\nMachine: %s, %ld CPUs, %s\n", host, sysconf(_SC_NPROCESSORS_ONLN),
               policy::format_iso8601(policy::now_utc()).c_str());
-  latencies(agent, repetitions);
-  for (auto n : counts) sweep_cost(n);
+  if (repetitions > 0) latencies(agent, repetitions);  // --repetitions 0: the sweep only
+  for (auto n : counts) sweep_cost(n, passes);
   return 0;
 }
