@@ -12,13 +12,13 @@
 namespace hostsweep::cli {
 namespace {
 
-int count_action(const sweep::SweepOutcome& outcome, policy::RetryAction action) {
+int count_action(const sweep::PassResult& outcome, policy::RetryAction action) {
   int n = 0;
   for (const auto& r : outcome.retries) n += r.decision.action == action;
   return n;
 }
 
-std::string describe(const sweep::SweepOutcome& outcome, TimePoint now) {
+std::string describe(const sweep::PassResult& outcome, TimePoint now) {
   std::string line = fmt::format("settled {}, retried {}, failed {}, claims deleted {}, recurrences scheduled {}",
                                  outcome.settled.size(), count_action(outcome, policy::RetryAction::retry),
                                  count_action(outcome, policy::RetryAction::fail), outcome.claims_deleted,
@@ -32,10 +32,10 @@ std::string describe(const sweep::SweepOutcome& outcome, TimePoint now) {
       line += fmt::format(" and stuck ({}): {}", policy::to_string(outcome.stuck->verdict), outcome.stuck->reason);
     }
   }
-  if (!outcome.after.due_ids.empty()) {
-    line += fmt::format("; {} due{}", outcome.after.due_ids.size(), outcome.container_running ? "" : " (needs a container)");
-  } else if (outcome.after.next_due) {
-    line += fmt::format("; next due {}", relative(*outcome.after.next_due, now));
+  if (!outcome.summary.due_ids.empty()) {
+    line += fmt::format("; {} due{}", outcome.summary.due_ids.size(), outcome.container_running ? "" : " (needs a container)");
+  } else if (outcome.summary.next_due) {
+    line += fmt::format("; next due {}", relative(*outcome.summary.next_due, now));
   }
   return line;
 }
@@ -70,9 +70,9 @@ void add_sweep_command(CLI::App& app, int& exit_code) {
               .field("failed", count_action(outcome, policy::RetryAction::fail))
               .field("claims_deleted", outcome.claims_deleted)
               .field("recurrences", static_cast<int>(outcome.fan_outs.size()))
-              .field("due", static_cast<int>(outcome.after.due_ids.size()));
+              .field("due", static_cast<int>(outcome.summary.due_ids.size()));
           json.key("next_due");
-          outcome.after.next_due ? json.value(policy::format_iso8601(*outcome.after.next_due)) : json.null();
+          outcome.summary.next_due ? json.value(policy::format_iso8601(*outcome.summary.next_due)) : json.null();
           json.end_object();
           std::cout << json.str() << '\n';
         } else {

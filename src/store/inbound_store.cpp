@@ -11,15 +11,6 @@ namespace {
 using detail::Access;
 using detail::guarded;
 
-// Opens inbound.db for the host. Every open upgrades an older schema first (PROTOCOL.md: the
-// host adds the missing columns "when it opens such a file"); a current file is not written.
-// Reads need it too: on an old file, a query naming "trigger" would silently compare a string.
-SQLite::Database open_inbound(const SessionFiles& files) {
-  auto db = detail::open_database(files.inbound(), Access::read_write);
-  guarded(files.inbound(), [&] { detail::upgrade_inbound_schema(db); });
-  return db;
-}
-
 void bind_optional(SQLite::Statement& q, int index, const std::optional<std::string>& value) {
   if (value) q.bind(index, *value);
   else q.bind(index);
@@ -54,7 +45,7 @@ std::map<std::string, policy::MessageState> read_states(SQLite::Database& db, co
   return out;
 }
 
-std::vector<policy::FinishedRecurring> finished_recurring(SQLite::Database& db) {
+std::vector<policy::FinishedRecurring> read_finished_recurring_rows(SQLite::Database& db) {
   std::vector<policy::FinishedRecurring> rows;
   SQLite::Statement q(db, R"sql(
     SELECT id, recurrence FROM messages_in
@@ -71,19 +62,42 @@ std::int64_t next_even_seq(SQLite::Database& db) {
 
 }  // namespace
 
-Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint now) {
+// Every open upgrades an older schema first (PROTOCOL.md: the host adds the missing columns
+// "when it opens such a file"); a current file is not written. Reads need it too: on an old
+// file, a query naming "trigger" would silently compare a string. The upgrade check reads the
+// schema, which is also what notices a file that is not a database.
+struct InboundDb::Impl {
+  std::filesystem::path path;
+  SQLite::Database db;
+
+  explicit Impl(const SessionFiles& files)
+      : path(files.inbound()), db(detail::open_unverified(path, Access::read_write)) {
+    guarded(path, [&] { detail::upgrade_inbound_schema(db); });
+  }
+
+  template <typename Work>
+  auto run(Work&& work) -> decltype(work(db)) {
+    return guarded(path, [&] { return std::forward<Work>(work)(db); });
+  }
+};
+
+InboundDb::InboundDb(const SessionFiles& files) : impl_(std::make_unique<Impl>(files)) {}
+InboundDb::~InboundDb() = default;
+InboundDb::InboundDb(InboundDb&&) noexcept = default;
+InboundDb& InboundDb::operator=(InboundDb&&) noexcept = default;
+
+Enqueued InboundDb::enqueue(const NewMessage& message, TimePoint now) {
   if (message.content.empty()) throw Error(Errc::invalid_argument, "message content must not be empty");
   if (message.kind.empty()) throw Error(Errc::invalid_argument, "message kind must not be empty");
   std::string id = message.id.value_or(generate_id("msg", now));
   if (id.empty() || id.size() > 256) throw Error(Errc::invalid_argument, "message id must be 1-256 characters");
 
-  auto db = open_inbound(files);
-  return guarded(files.inbound(), [&] {
+  return impl_->run([&](SQLite::Database& db) {
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement exists(db, "SELECT 1 FROM messages_in WHERE id = ?");
     exists.bind(1, id);
     if (exists.executeStep()) {
-      throw Error(Errc::already_exists, fmt::format("message id \"{}\" is already in {}", id, files.inbound().string()));
+      throw Error(Errc::already_exists, fmt::format("message id \"{}\" is already in {}", id, impl_->path.string()));
     }
     std::int64_t seq = next_even_seq(db);
 
@@ -109,10 +123,11 @@ Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint
   });
 }
 
-InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now) {
-  auto db = open_inbound(files);
-  return guarded(files.inbound(), [&] {
+InboundSummary InboundDb::summarize(TimePoint now) {
+  return impl_->run([&](SQLite::Database& db) {
     InboundSummary summary;
+    // One read transaction: one consistent snapshot, and one lock cycle for both queries.
+    SQLite::Transaction snapshot(db, SQLite::TransactionBehavior::DEFERRED);
     SQLite::Statement counts(db, "SELECT coalesce(status, 'pending'), count(*) FROM messages_in GROUP BY 1");
     while (counts.executeStep()) summary.count_by_status[counts.getColumn(0).getString()] = counts.getColumn(1).getInt();
 
@@ -137,27 +152,28 @@ InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now) {
         summary.next_due = *due_at;
       }
     }
+    snapshot.commit();
     return summary;
   });
 }
 
-std::map<std::string, policy::MessageState> read_message_states(const SessionFiles& files,
-                                                                const std::vector<std::string>& ids) {
+std::map<std::string, policy::MessageState> InboundDb::message_states(const std::vector<std::string>& ids) {
   if (ids.empty()) return {};
-  auto db = open_inbound(files);
-  return guarded(files.inbound(), [&] { return read_states(db, ids); });
+  return impl_->run([&](SQLite::Database& db) { return read_states(db, ids); });
 }
 
-std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::AckFact>& acks) {
+std::vector<policy::Settlement> InboundDb::settle_acks(const std::vector<policy::AckFact>& acks) {
   std::vector<std::string> ids;
   for (const auto& ack : acks) {
     if (ack.status == "completed" || ack.status == "failed") ids.push_back(ack.message_id);
   }
   if (ids.empty()) return {};
-  auto db = open_inbound(files);
-  return guarded(files.inbound(), [&] {
+  return impl_->run([&](SQLite::Database& db) {
+    // Acks stay in outbound.db after they are settled: most passes find nothing new, and
+    // must not take the write lock to learn it.
+    if (policy::decide_settlements(acks, read_states(db, ids)).empty()) return std::vector<policy::Settlement>{};
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
-    auto settlements = policy::decide_settlements(acks, read_states(db, ids));
+    auto settlements = policy::decide_settlements(acks, read_states(db, ids));  // again, under the lock
     SQLite::Statement update(db, "UPDATE messages_in SET status = ? WHERE id = ? AND coalesce(status, 'pending') = 'pending'");
     for (const auto& s : settlements) {
       update.bind(1, s.status);
@@ -170,11 +186,10 @@ std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std
   });
 }
 
-std::vector<policy::PlannedRetry> retry_orphans(const SessionFiles& files, const std::vector<std::string>& message_ids,
-                                                const policy::RetryPolicy& policy, TimePoint now) {
+std::vector<policy::PlannedRetry> InboundDb::retry_orphans(const std::vector<std::string>& message_ids,
+                                                           const policy::RetryPolicy& policy, TimePoint now) {
   if (message_ids.empty()) return {};
-  auto db = open_inbound(files);
-  return guarded(files.inbound(), [&] {
+  return impl_->run([&](SQLite::Database& db) {
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
     auto states = read_states(db, message_ids);
     std::vector<policy::PlannedRetry> out;
@@ -202,18 +217,16 @@ std::vector<policy::PlannedRetry> retry_orphans(const SessionFiles& files, const
   });
 }
 
-std::vector<policy::FinishedRecurring> read_finished_recurring(const SessionFiles& files) {
-  auto db = open_inbound(files);
-  return guarded(files.inbound(), [&] { return finished_recurring(db); });
+std::vector<policy::FinishedRecurring> InboundDb::finished_recurring() {
+  return impl_->run([&](SQLite::Database& db) { return read_finished_recurring_rows(db); });
 }
 
-std::vector<policy::FanOut> fan_out_recurrences(const SessionFiles& files, const date::time_zone& zone, TimePoint now) {
-  auto db = open_inbound(files);
-  return guarded(files.inbound(), [&] {
+std::vector<policy::FanOut> InboundDb::fan_out_recurrences(const date::time_zone& zone, TimePoint now) {
+  return impl_->run([&](SQLite::Database& db) {
     // A cheap read first: most checks find nothing, and must not take the write lock for it.
-    if (finished_recurring(db).empty()) return std::vector<policy::FanOut>{};
+    if (read_finished_recurring_rows(db).empty()) return std::vector<policy::FanOut>{};
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
-    auto plan = policy::plan_fan_out(finished_recurring(db), zone, now);
+    auto plan = policy::plan_fan_out(read_finished_recurring_rows(db), zone, now);
     SQLite::Statement insert(db, R"sql(
       INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, series_id, tries,
                                "trigger", platform_id, channel_type, thread_id, content, source_session_id, on_wake)
@@ -238,6 +251,39 @@ std::vector<policy::FanOut> fan_out_recurrences(const SessionFiles& files, const
     txn.commit();
     return plan;
   });
+}
+
+// One call, one connection: the free functions open, work and close.
+
+Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint now) {
+  return InboundDb(files).enqueue(message, now);
+}
+
+InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now) { return InboundDb(files).summarize(now); }
+
+std::map<std::string, policy::MessageState> read_message_states(const SessionFiles& files,
+                                                                const std::vector<std::string>& ids) {
+  if (ids.empty()) return {};
+  return InboundDb(files).message_states(ids);
+}
+
+std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::AckFact>& acks) {
+  if (acks.empty()) return {};
+  return InboundDb(files).settle_acks(acks);
+}
+
+std::vector<policy::PlannedRetry> retry_orphans(const SessionFiles& files, const std::vector<std::string>& message_ids,
+                                                const policy::RetryPolicy& policy, TimePoint now) {
+  if (message_ids.empty()) return {};
+  return InboundDb(files).retry_orphans(message_ids, policy, now);
+}
+
+std::vector<policy::FinishedRecurring> read_finished_recurring(const SessionFiles& files) {
+  return InboundDb(files).finished_recurring();
+}
+
+std::vector<policy::FanOut> fan_out_recurrences(const SessionFiles& files, const date::time_zone& zone, TimePoint now) {
+  return InboundDb(files).fan_out_recurrences(zone, now);
 }
 
 }  // namespace hostsweep::store

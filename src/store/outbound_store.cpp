@@ -1,5 +1,8 @@
 #include "hostsweep/store/outbound_store.hpp"
 
+#include <set>
+#include <string>
+
 #include "schema.hpp"
 #include "sqlite.hpp"
 
@@ -12,16 +15,24 @@ OutboundSnapshot read_outbound(const SessionFiles& files) {
   OutboundSnapshot snapshot;
   std::error_code ec;
   if (!std::filesystem::exists(files.outbound(), ec)) return snapshot;
-  auto db = detail::open_database(files.outbound(), Access::read_only);
+  auto db = detail::open_unverified(files.outbound(), Access::read_only);
   guarded(files.outbound(), [&] {
+    // One read transaction: one snapshot of what the container wrote, one lock cycle. Its
+    // first read of the schema is also what notices a file that is not a database.
+    SQLite::Transaction read(db, SQLite::TransactionBehavior::DEFERRED);
+    std::set<std::string> tables;
+    SQLite::Statement list(db, "SELECT name FROM sqlite_schema WHERE type = 'table'");
+    while (list.executeStep()) tables.insert(list.getColumn(0).getString());
     snapshot.exists = true;
-    if (detail::table_exists(db, "processing_ack")) {
+    snapshot.complete = tables.count("messages_out") && tables.count("processing_ack") && tables.count("session_state") &&
+                        tables.count("container_state");
+    if (tables.count("processing_ack")) {
       SQLite::Statement q(db, "SELECT message_id, status, status_changed FROM processing_ack");
       while (q.executeStep()) {
         snapshot.acks.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
       }
     }
-    if (detail::table_exists(db, "container_state")) {
+    if (tables.count("container_state")) {
       SQLite::Statement q(db, R"sql(
         SELECT current_tool, tool_declared_timeout_ms, tool_started_at, updated_at FROM container_state WHERE id = 1)sql");
       if (q.executeStep()) {
@@ -33,6 +44,7 @@ OutboundSnapshot read_outbound(const SessionFiles& files) {
         snapshot.tool = std::move(tool);
       }
     }
+    read.commit();
   });
   return snapshot;
 }

@@ -23,7 +23,7 @@ Error translate(const std::filesystem::path& path, const SQLite::Exception& e) {
   }
 }
 
-SQLite::Database open_database(const std::filesystem::path& path, Access access) {
+SQLite::Database open_unverified(const std::filesystem::path& path, Access access) {
   std::error_code ec;
   if (access != Access::create && !std::filesystem::exists(path, ec)) {
     throw Error(Errc::not_found, fmt::format("{}: no such file", path.string()));
@@ -31,12 +31,14 @@ SQLite::Database open_database(const std::filesystem::path& path, Access access)
   int flags = SQLite::OPEN_READONLY;
   if (access == Access::read_write) flags = SQLite::OPEN_READWRITE;
   if (access == Access::create) flags = SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE;
-  return guarded(path, [&] {
-    SQLite::Database db(path.string(), flags | SQLite::OPEN_NOFOLLOW, kBusyTimeoutMs);
-    // Reading the schema is what makes SQLite notice a file that is not a database.
-    db.exec("SELECT count(*) FROM sqlite_schema");
-    return db;
-  });
+  return guarded(path, [&] { return SQLite::Database(path.string(), flags | SQLite::OPEN_NOFOLLOW, kBusyTimeoutMs); });
+}
+
+SQLite::Database open_database(const std::filesystem::path& path, Access access) {
+  auto db = open_unverified(path, access);
+  // Reading the schema is what makes SQLite notice a file that is not a database.
+  guarded(path, [&] { db.exec("SELECT count(*) FROM sqlite_schema"); });
+  return db;
 }
 
 bool table_exists(SQLite::Database& db, std::string_view table) {

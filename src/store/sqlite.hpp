@@ -25,6 +25,10 @@ enum class Access {
 // on the first read). Throws Error(not_found | corrupt_file | io_error).
 SQLite::Database open_database(const std::filesystem::path& path, Access access);
 
+// Opens `path` without that check: for a caller whose first statement reads the schema
+// anyway (and so fails the same way on a file that is not a database), saving a lock cycle.
+SQLite::Database open_unverified(const std::filesystem::path& path, Access access);
+
 // SQLite's exception, translated: "<path>: <what went wrong> (<sqlite message>)".
 Error translate(const std::filesystem::path& path, const SQLite::Exception& e);
 

@@ -359,17 +359,16 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     s.check_again = false;
     ++jobs_;
     detail::CheckInput input;
-    input.files = s.files;
-    input.policy = options_.policy;
-    input.container_alive = s.child != nullptr;
-    if (s.child) input.container_started_at = s.started_at;
-    if (!s.child && s.lock) input.held_lock = std::move(s.lock);
+    input.pass.files = s.files;
+    input.pass.policy = options_.policy;
+    if (s.child) input.pass.own_container_since = s.started_at;
+    if (!s.child && s.lock) input.pass.held_lock = std::move(s.lock);
     s.lock.reset();
-    input.may_start = !stopping_ && !s.retiring && !s.cleanup_pending && s.phase == Phase::idle;
-    input.retry_orphans = !s.stopped_for_shutdown;
+    input.pass.may_start = !stopping_ && !s.retiring && !s.cleanup_pending && s.phase == Phase::idle;
+    input.pass.retry_orphans = !s.stopped_for_shutdown;
     input.cleanup = s.cleanup_pending && !s.child;
     asio::post(s.db, [weak = weak_from_this(), home = home_, id = s.id, input = std::move(input)]() mutable {
-      input.now = policy::now_utc();  // when the work runs, not when it was queued
+      input.pass.now = policy::now_utc();  // when the work runs, not when it was queued
       auto result = detail::run_check(std::move(input));
       asio::post(home, [weak, id, result = std::move(result)]() mutable {
         if (auto self = weak.lock()) self->on_check(id, std::move(result));
@@ -385,23 +384,23 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     Session& s = *found;
     s.check_in_flight = false;
     report(s, result);
-    s.next_due = result.summary.next_due;
+    s.next_due = result.pass.summary.next_due;
 
     // Only the check that ran the cleanup ends it: one dispatched before the exit did not.
     if (s.cleanup_pending && result.cleanup && !result.error) {
       finish_cleanup(s);
-    } else if (s.child && s.phase == Phase::running && result.stuck) {
-      if (result.stuck->verdict != policy::StuckVerdict::healthy) {
+    } else if (s.child && s.phase == Phase::running && result.pass.stuck) {
+      const auto& stuck = *result.pass.stuck;
+      if (stuck.verdict != policy::StuckVerdict::healthy) {
         // How far past its deadline the kill comes: the measure of "at its deadline".
-        kill(s, policy::to_string(result.stuck->verdict), result.stuck->reason,
-             result.stuck->silence - result.stuck->window);
-      } else if (result.stuck->deadline) {
-        arm(s, s.stuck_timer, *result.stuck->deadline);
+        kill(s, policy::to_string(stuck.verdict), stuck.reason, stuck.silence - stuck.window);
+      } else if (stuck.deadline) {
+        arm(s, s.stuck_timer, *stuck.deadline);
       }
-    } else if (result.start_lock) {
-      if (s.phase == Phase::idle && !stopping_ && !s.child) start_container(s, std::move(*result.start_lock));
-    } else if (result.held_elsewhere || result.lock_unknown_holder) {
-      handle_foreign_holder(s, result.held_elsewhere);
+    } else if (result.pass.start_lock) {
+      if (s.phase == Phase::idle && !stopping_ && !s.child) start_container(s, std::move(*result.pass.start_lock));
+    } else if (result.pass.held_elsewhere) {
+      handle_foreign_holder(s, result.pass.holder);
     }
 
     if (s.next_due && !stopping_) arm(s, s.due_timer, *s.next_due);
@@ -421,14 +420,14 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     } else {
       s.last_error.clear();
     }
-    if (!result.settled.empty()) s.did_work = true;
-    for (const auto& settled : result.settled) {
+    if (!result.pass.settled.empty()) s.did_work = true;
+    for (const auto& settled : result.pass.settled) {
       Event e{settled.status == "failed" ? EventKind::message_failed : EventKind::message_completed,
               {}, s.id, settled.message_id, 0, std::nullopt, settled.status == "failed" ? "reported by the container" : "",
               0, Duration{0}};
       emit(std::move(e));
     }
-    for (const auto& f : result.fan_outs) {
+    for (const auto& f : result.pass.fan_outs) {
       if (f.next) {
         emit({EventKind::recurrence_scheduled, {}, s.id, f.message_id, 0, std::nullopt, "", 0, Duration{0},
               "next run at " + policy::format_iso8601(*f.next)});
@@ -437,7 +436,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
               "the series ends"});
       }
     }
-    for (const auto& r : result.retries) {
+    for (const auto& r : result.pass.retries) {
       if (r.decision.action == policy::RetryAction::retry) {
         emit({EventKind::message_retried, {}, s.id, r.message_id, 0, std::nullopt, r.decision.reason, r.decision.new_tries,
               r.decision.backoff});

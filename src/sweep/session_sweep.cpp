@@ -6,13 +6,6 @@
 namespace hostsweep::sweep {
 namespace {
 
-std::optional<policy::StuckDecision> judge_running(const store::SessionFiles& files, const policy::StuckPolicy& policy,
-                                                   const store::OutboundSnapshot& outbound, TimePoint now) {
-  auto holder = os::SessionLock::read_holder(files.lock());
-  if (!holder || !holder->since) return std::nullopt;
-  return policy::decide_stuck(policy, {now, *holder->since, store::read_heartbeat(files), outbound.acks, outbound.tool});
-}
-
 std::vector<std::string> acked_ids(const std::vector<policy::AckFact>& acks) {
   std::vector<std::string> ids;
   ids.reserve(acks.size());
@@ -41,22 +34,48 @@ policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now)
   return facts;
 }
 
-SweepOutcome sweep_once(const store::SessionFiles& files, const policy::SweepPolicy& policy, TimePoint now) {
-  SweepOutcome outcome;
-  auto lock = os::SessionLock::try_acquire(files.lock());
-  outcome.container_running = !lock;
-  auto outbound = store::read_outbound(files);
-  outcome.settled = store::settle_acks(files, outbound.acks);
-  if (lock) {
-    auto claims = policy::claimed_ids(outbound.acks);
-    outcome.retries = store::retry_orphans(files, claims, policy.retry, now);
-    outcome.claims_deleted = store::delete_orphan_claims(files, claims, *lock);
-  } else {
-    outcome.stuck = judge_running(files, policy.stuck, outbound, now);
+PassResult run_pass(PassInput in) {
+  PassResult out;
+  std::optional<os::SessionLock> lock;
+  std::optional<TimePoint> running_since = in.own_container_since;
+  if (!running_since) {
+    lock = in.held_lock ? std::move(in.held_lock) : os::SessionLock::try_acquire(in.files.lock());
+    if (!lock) {
+      // Someone else runs a container here: sync what is safe (inbound only) and report who.
+      out.held_elsewhere = true;
+      out.holder = os::SessionLock::read_holder(in.files.lock());
+      if (out.holder) running_since = out.holder->since;
+    }
   }
-  outcome.fan_outs = store::fan_out_recurrences(files, policy::recurrence_zone(policy), now);
-  outcome.after = store::summarize_inbound(files, now);
-  return outcome;
+  out.container_running = !lock;
+
+  auto outbound = store::read_outbound(in.files);
+  store::InboundDb inbound(in.files);
+  out.settled = inbound.settle_acks(outbound.acks);
+  if (lock) {
+    // No container runs and none can start while we hold the lock: the crashed-container cleanup.
+    auto claims = policy::claimed_ids(outbound.acks);
+    if (in.retry_orphans) out.retries = inbound.retry_orphans(claims, in.policy.retry, in.now);
+    out.claims_deleted = store::delete_orphan_claims(in.files, claims, *lock);
+  } else if (running_since) {
+    out.stuck = policy::decide_stuck(in.policy.stuck, {in.now, *running_since, store::read_heartbeat(in.files),
+                                                       std::move(outbound.acks), std::move(outbound.tool)});
+  }
+  out.fan_outs = inbound.fan_out_recurrences(policy::recurrence_zone(in.policy), in.now);
+  out.summary = inbound.summarize(in.now);
+
+  if (lock && in.may_start && !out.summary.due_ids.empty()) {
+    // A stale heartbeat must not judge the next container (FAILURE-MODES.md 1).
+    std::error_code ignored;
+    std::filesystem::remove(in.files.heartbeat(), ignored);
+    if (!outbound.complete) store::ensure_outbound(in.files, *lock);
+    out.start_lock = std::move(lock);
+  }
+  return out;
+}
+
+PassResult sweep_once(const store::SessionFiles& files, const policy::SweepPolicy& policy, TimePoint now) {
+  return run_pass({files, policy, now});
 }
 
 }  // namespace hostsweep::sweep

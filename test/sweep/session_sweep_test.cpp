@@ -48,8 +48,8 @@ TEST_F(SweepTest, CrashedContainerCleanupRetriesOnceAndDeletesTheClaim) {
   ASSERT_EQ(first.retries.size(), 1u);
   EXPECT_EQ(first.retries[0].decision.action, policy::RetryAction::retry);
   EXPECT_EQ(first.claims_deleted, 1);
-  EXPECT_TRUE(first.after.due_ids.empty());
-  EXPECT_EQ(first.after.next_due, now + 5s);
+  EXPECT_TRUE(first.summary.due_ids.empty());
+  EXPECT_EQ(first.summary.next_due, now + 5s);
   EXPECT_EQ(inbound_value("m", "tries"), "1");
 
   // FAILURE-MODES.md 3: the next passes do not push the retry out again...
@@ -58,7 +58,7 @@ TEST_F(SweepTest, CrashedContainerCleanupRetriesOnceAndDeletesTheClaim) {
   EXPECT_EQ(inbound_value("m", "tries"), "1");
   // ...and when the backoff has elapsed the message is due: a container will be woken for it.
   auto third = sweep_once(files, policy, now + 6s);
-  EXPECT_EQ(third.after.due_ids, std::vector<std::string>{"m"});
+  EXPECT_EQ(third.summary.due_ids, std::vector<std::string>{"m"});
 }
 
 TEST_F(SweepTest, ACrashBetweenTheTwoWritesDoesNotRetryTwice) {
@@ -118,8 +118,8 @@ TEST_F(SweepTest, ExplainPlansTheSameStepsWithoutWriting) {
   // The sweep then does what the plan said.
   auto outcome = sweep_once(files, policy, now);
   EXPECT_EQ(outcome.settled.size(), 1u);
-  EXPECT_EQ(outcome.after.due_ids, plan.due_ids);
-  EXPECT_EQ(outcome.after.next_due, plan.next_due);
+  EXPECT_EQ(outcome.summary.due_ids, plan.due_ids);
+  EXPECT_EQ(outcome.summary.next_due, plan.next_due);
 }
 
 }  // namespace

@@ -1,14 +1,19 @@
 #pragma once
-// The host's operations on a session's inbound.db. Each call opens the file, does its work
-// (writes in one IMMEDIATE transaction) and closes it (PROTOCOL.md invariant 3). Every call
-// upgrades an older file's schema first (the only write a reading call may make). Errors: hostsweep::Error (not_found, corrupt_file,
-// io_error, invalid_argument, already_exists).
+// The host's operations on a session's inbound.db. Writes run in one IMMEDIATE transaction
+// each; a call that finds nothing to write takes no write lock. Opening the file upgrades an
+// older schema first (the only write a reading call may make). Errors: hostsweep::Error
+// (not_found, corrupt_file, io_error, invalid_argument, already_exists).
 //
-// Thread-safety: free functions with no shared state; SQLite's locking (busy_timeout)
-// serialises concurrent writers, across threads and processes.
+// Two ways in: an InboundDb, one connection for a pass that does several things (the sweep's
+// pass opens the file once), or the free functions below, which open, do one thing and close.
+// Either way a connection is short-lived (PROTOCOL.md invariant 3).
+//
+// Thread-safety: an InboundDb is used by one thread at a time; the free functions share no
+// state. SQLite's locking (busy_timeout) serialises writers across threads and processes.
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,5 +78,29 @@ std::vector<policy::FinishedRecurring> read_finished_recurring(const SessionFile
 // A crash leaves both or neither; a second call finds nothing left to do. Returns the plan it
 // applied, errors included (their rows' recurrence is cleared too).
 std::vector<policy::FanOut> fan_out_recurrences(const SessionFiles& files, const date::time_zone& zone, TimePoint now);
+
+// One open connection to a session's inbound.db. See the free functions above for what each
+// operation does.
+class InboundDb {
+ public:
+  // Opens the file (which must exist) and upgrades an older schema.
+  explicit InboundDb(const SessionFiles& files);
+  ~InboundDb();
+  InboundDb(InboundDb&&) noexcept;
+  InboundDb& operator=(InboundDb&&) noexcept;
+
+  Enqueued enqueue(const NewMessage& message, TimePoint now);
+  InboundSummary summarize(TimePoint now);
+  std::map<std::string, policy::MessageState> message_states(const std::vector<std::string>& ids);
+  std::vector<policy::Settlement> settle_acks(const std::vector<policy::AckFact>& acks);
+  std::vector<policy::PlannedRetry> retry_orphans(const std::vector<std::string>& message_ids,
+                                                  const policy::RetryPolicy& policy, TimePoint now);
+  std::vector<policy::FinishedRecurring> finished_recurring();
+  std::vector<policy::FanOut> fan_out_recurrences(const date::time_zone& zone, TimePoint now);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace hostsweep::store

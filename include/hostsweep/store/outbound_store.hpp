@@ -16,6 +16,7 @@ namespace hostsweep::store {
 
 struct OutboundSnapshot {
   bool exists = false;                   // false: no outbound.db yet; nothing else is set
+  bool complete = false;                 // every table of the schema is there (ensure_outbound has nothing to do)
   std::vector<policy::AckFact> acks;     // every processing_ack row
   std::optional<policy::ToolFact> tool;  // container_state row 1; nullopt when table or row is missing
 };

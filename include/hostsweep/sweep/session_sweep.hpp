@@ -1,13 +1,14 @@
 #pragma once
 // One session, one pass: read what the plan needs, and apply the steps that need no
 // container (sync acks; crashed-container cleanup when no container runs). Used by
-// `hostsweep sweep --once` and `hostsweep explain`; the supervisor runs the same steps.
+// `hostsweep sweep --once`, `hostsweep explain` and the supervisor's checks.
 //
 // Blocking (SQLite, file system): never call on an event loop thread.
 
 #include <optional>
 #include <vector>
 
+#include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/policy/sweep_plan.hpp"
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/layout.hpp"
@@ -18,21 +19,44 @@ namespace hostsweep::sweep {
 // session lock; its start time is what the holder recorded.
 policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now);
 
-struct SweepOutcome {
-  bool container_running = false;
+// One pass over one session: the supervisor's check and `hostsweep sweep --once` both run it.
+struct PassInput {
+  store::SessionFiles files;
+  policy::SweepPolicy policy;
+  TimePoint now;
+  // The caller's own container runs (or is being stopped) and started then: the pass syncs
+  // and judges it, takes no lock, and never writes outbound.db.
+  std::optional<TimePoint> own_container_since;
+  // The lock the caller still holds after its container exited: the cleanup runs under it.
+  std::optional<os::SessionLock> held_lock;
+  // When work is due and no container runs, prepare a start and hand the lock back.
+  bool may_start = false;
+  // At shutdown an interrupted message keeps its tries: its claim is deleted, not retried.
+  bool retry_orphans = true;
+};
+
+struct PassResult {
+  bool container_running = false;  // the caller's own, or someone else's (the lock was held)
+  bool held_elsewhere = false;     // another process holds the session lock
+  std::optional<os::LockHolder> holder;  // what that holder recorded; nullopt when unreadable
   std::vector<policy::Settlement> settled;
   std::vector<policy::PlannedRetry> retries;
   int claims_deleted = 0;
   std::vector<policy::FanOut> fan_outs;        // recurring series scheduled (or ended)
   std::optional<policy::StuckDecision> stuck;  // a running container's verdict (not acted on here)
-  store::InboundSummary after;                 // the inbound state the pass left
+  store::InboundSummary summary;               // the inbound state the pass left
+  std::optional<os::SessionLock> start_lock;   // set: ready to start (stale heartbeat removed, outbound.db present)
 };
 
 // Sync acks; then, if no container runs (the session lock is free, and held during the
 // cleanup so that no one starts one meanwhile), retry or fail the orphan claims' messages and
-// delete the claims. A crash between the two writes is harmless: the next pass finds the
-// claims again and decide_retry leaves the already rescheduled messages alone. Then the
-// recurrence fan-out, in the policy's zone.
-SweepOutcome sweep_once(const store::SessionFiles& files, const policy::SweepPolicy& policy, TimePoint now);
+// delete the claims; if one runs, judge it. A crash between the two writes is harmless: the
+// next pass finds the claims again and decide_retry leaves the already rescheduled messages
+// alone. Then the recurrence fan-out, in the policy's zone, and the summary. Each file is
+// opened once. Throws Error.
+PassResult run_pass(PassInput input);
+
+// run_pass with nothing held and nothing to start: what `hostsweep sweep --once` does.
+PassResult sweep_once(const store::SessionFiles& files, const policy::SweepPolicy& policy, TimePoint now);
 
 }  // namespace hostsweep::sweep
