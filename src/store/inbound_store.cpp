@@ -123,13 +123,27 @@ Enqueued InboundDb::enqueue(const NewMessage& message, TimePoint now) {
   });
 }
 
-InboundSummary InboundDb::summarize(TimePoint now) {
+InboundSummary summarize(const InboundState& state, TimePoint now) {
+  InboundSummary summary;
+  summary.count_by_status = state.count_by_status;
+  for (const auto& row : state.pending) {
+    if (row.unreadable) summary.unreadable_ids.push_back(row.id);
+    if (!row.due_at || *row.due_at <= now) {
+      summary.due_ids.push_back(row.id);
+    } else if (!summary.next_due || *row.due_at < *summary.next_due) {
+      summary.next_due = *row.due_at;
+    }
+  }
+  return summary;
+}
+
+InboundState InboundDb::read_state() {
   return impl_->run([&](SQLite::Database& db) {
-    InboundSummary summary;
+    InboundState state;
     // One read transaction: one consistent snapshot, and one lock cycle for both queries.
     SQLite::Transaction snapshot(db, SQLite::TransactionBehavior::DEFERRED);
     SQLite::Statement counts(db, "SELECT coalesce(status, 'pending'), count(*) FROM messages_in GROUP BY 1");
-    while (counts.executeStep()) summary.count_by_status[counts.getColumn(0).getString()] = counts.getColumn(1).getInt();
+    while (counts.executeStep()) state.count_by_status[counts.getColumn(0).getString()] = counts.getColumn(1).getInt();
 
     // Timestamps come in several textual forms, so due-ness is decided on parsed values,
     // not by comparing strings in SQL.
@@ -137,23 +151,15 @@ InboundSummary InboundDb::summarize(TimePoint now) {
       SELECT id, process_after FROM messages_in
       WHERE coalesce(status, 'pending') = 'pending' AND "trigger" = 1)sql");
     while (pending.executeStep()) {
-      std::string id = pending.getColumn(0).getString();
-      if (pending.getColumn(1).isNull()) {
-        summary.due_ids.push_back(std::move(id));
-        continue;
+      PendingTrigger row{pending.getColumn(0).getString(), std::nullopt, false};
+      if (!pending.getColumn(1).isNull()) {
+        row.due_at = policy::parse_timestamp(pending.getColumn(1).getString());
+        row.unreadable = !row.due_at;
       }
-      auto due_at = policy::parse_timestamp(pending.getColumn(1).getString());
-      if (!due_at) {
-        summary.unreadable_ids.push_back(id);
-        summary.due_ids.push_back(std::move(id));
-      } else if (*due_at <= now) {
-        summary.due_ids.push_back(std::move(id));
-      } else if (!summary.next_due || *due_at < *summary.next_due) {
-        summary.next_due = *due_at;
-      }
+      state.pending.push_back(std::move(row));
     }
     snapshot.commit();
-    return summary;
+    return state;
   });
 }
 

@@ -103,6 +103,7 @@ struct Session {
   int start_failures = 0;
   std::optional<TimePoint> backoff_until;
   std::optional<TimePoint> next_due;
+  std::shared_ptr<const sweep::PassMemo> memo;  // what the last check read (see sweep::PassMemo)
   bool watched = false;
   std::string last_error;
   long reported_foreign_holder = 0;
@@ -366,6 +367,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     s.lock.reset();
     input.pass.may_start = !stopping_ && !s.retiring && !s.cleanup_pending && s.phase == Phase::idle;
     input.pass.retry_orphans = !s.stopped_for_shutdown;
+    input.pass.memo = s.memo;
     input.cleanup = s.cleanup_pending && !s.child;
     asio::post(s.db, [weak = weak_from_this(), home = home_, id = s.id, input = std::move(input)]() mutable {
       input.pass.now = policy::now_utc();  // when the work runs, not when it was queued
@@ -385,6 +387,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     s.check_in_flight = false;
     report(s, result);
     s.next_due = result.pass.summary.next_due;
+    s.memo = result.pass.memo;
 
     // Only the check that ran the cleanup ends it: one dispatched before the exit did not.
     if (s.cleanup_pending && result.cleanup && !result.error) {

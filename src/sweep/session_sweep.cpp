@@ -49,20 +49,37 @@ PassResult run_pass(PassInput in) {
   }
   out.container_running = !lock;
 
-  auto outbound = store::read_outbound(in.files);
-  store::InboundDb inbound(in.files);
-  out.settled = inbound.settle_acks(outbound.acks);
-  if (lock) {
-    // No container runs and none can start while we hold the lock: the crashed-container cleanup.
-    auto claims = policy::claimed_ids(outbound.acks);
-    if (in.retry_orphans) out.retries = inbound.retry_orphans(claims, in.policy.retry, in.now);
-    out.claims_deleted = store::delete_orphan_claims(in.files, claims, *lock);
-  } else if (running_since) {
-    out.stuck = policy::decide_stuck(in.policy.stuck, {in.now, *running_since, store::read_heartbeat(in.files),
-                                                       std::move(outbound.acks), std::move(outbound.tool)});
+  // The versions first: whatever is read after them is at least as new.
+  const auto outbound_version = store::read_file_version(in.files.outbound());
+  const auto inbound_version = store::read_file_version(in.files.inbound());
+  const auto& memo = in.memo;
+  const bool outbound_unchanged = memo && outbound_version == memo->outbound_version;
+  const bool inbound_unchanged = memo && inbound_version == memo->inbound_version;
+
+  auto outbound = outbound_unchanged ? memo->outbound : store::read_outbound(in.files);
+  const auto claims = policy::claimed_ids(outbound.acks);
+  store::InboundState inbound_state;
+  if (outbound_unchanged && inbound_unchanged && !(lock && !claims.empty())) {
+    // Nothing was committed since a pass that left nothing to do (had it written, the versions
+    // would differ): the same contents, judged again at this pass's time.
+    inbound_state = memo->inbound;
+    out.from_memo = true;
+  } else {
+    store::InboundDb inbound(in.files);
+    out.settled = inbound.settle_acks(outbound.acks);
+    if (lock) {
+      // No container runs and none can start while we hold the lock: the crashed-container cleanup.
+      if (in.retry_orphans) out.retries = inbound.retry_orphans(claims, in.policy.retry, in.now);
+      out.claims_deleted = store::delete_orphan_claims(in.files, claims, *lock);
+    }
+    out.fan_outs = inbound.fan_out_recurrences(policy::recurrence_zone(in.policy), in.now);
+    inbound_state = inbound.read_state();
   }
-  out.fan_outs = inbound.fan_out_recurrences(policy::recurrence_zone(in.policy), in.now);
-  out.summary = inbound.summarize(in.now);
+  if (!lock && running_since) {
+    out.stuck = policy::decide_stuck(in.policy.stuck,
+                                     {in.now, *running_since, store::read_heartbeat(in.files), outbound.acks, outbound.tool});
+  }
+  out.summary = store::summarize(inbound_state, in.now);
 
   if (lock && in.may_start && !out.summary.due_ids.empty()) {
     // A stale heartbeat must not judge the next container (FAILURE-MODES.md 1).
@@ -70,6 +87,10 @@ PassResult run_pass(PassInput in) {
     std::filesystem::remove(in.files.heartbeat(), ignored);
     if (!outbound.complete) store::ensure_outbound(in.files, *lock);
     out.start_lock = std::move(lock);
+  }
+  if (outbound_version && inbound_version) {
+    out.memo = std::make_shared<const PassMemo>(
+        PassMemo{*outbound_version, *inbound_version, std::move(outbound), std::move(inbound_state)});
   }
   return out;
 }

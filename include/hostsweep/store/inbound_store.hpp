@@ -52,6 +52,21 @@ struct InboundSummary {
   std::vector<std::string> unreadable_ids;  // process_after unparseable: counted as due, never lost
 };
 
+// What a summary is made of, as read: which messages wait, and from when. Which of them are due
+// is a question for a clock (summarize), so a state read once can be judged again later.
+struct PendingTrigger {
+  std::string id;
+  std::optional<TimePoint> due_at;  // nullopt: no process_after (due at once) or unreadable
+  bool unreadable = false;          // process_after is there but unparseable
+};
+struct InboundState {
+  std::map<std::string, int> count_by_status;
+  std::vector<PendingTrigger> pending;  // pending rows with trigger = 1
+};
+
+// Pure: the summary of `state` at `now`.
+InboundSummary summarize(const InboundState& state, TimePoint now);
+
 // Reads only (but see the schema upgrade above).
 InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now);
 
@@ -90,7 +105,8 @@ class InboundDb {
   InboundDb& operator=(InboundDb&&) noexcept;
 
   Enqueued enqueue(const NewMessage& message, TimePoint now);
-  InboundSummary summarize(TimePoint now);
+  InboundState read_state();
+  InboundSummary summarize(TimePoint now) { return store::summarize(read_state(), now); }
   std::map<std::string, policy::MessageState> message_states(const std::vector<std::string>& ids);
   std::vector<policy::Settlement> settle_acks(const std::vector<policy::AckFact>& acks);
   std::vector<policy::PlannedRetry> retry_orphans(const std::vector<std::string>& message_ids,

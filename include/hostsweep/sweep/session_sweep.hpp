@@ -5,12 +5,15 @@
 //
 // Blocking (SQLite, file system): never call on an event loop thread.
 
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/policy/sweep_plan.hpp"
+#include "hostsweep/store/file_version.hpp"
 #include "hostsweep/store/inbound_store.hpp"
+#include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/store/layout.hpp"
 
 namespace hostsweep::sweep {
@@ -18,6 +21,18 @@ namespace hostsweep::sweep {
 // Everything the plan reads, with no side effect. A container runs when someone holds the
 // session lock; its start time is what the holder recorded.
 policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now);
+
+// What a pass read, which the caller may keep and hand to the next pass over the same session.
+// When neither file has been committed to since (store::FileVersion), that pass judges the same
+// contents again at its own time instead of opening the files: an idle session's pass then
+// costs a few system calls. Writes by the pass itself change the versions, so a memo never
+// hides them.
+struct PassMemo {
+  store::FileVersion outbound_version;
+  store::FileVersion inbound_version;
+  store::OutboundSnapshot outbound;
+  store::InboundState inbound;
+};
 
 // One pass over one session: the supervisor's check and `hostsweep sweep --once` both run it.
 struct PassInput {
@@ -33,6 +48,8 @@ struct PassInput {
   bool may_start = false;
   // At shutdown an interrupted message keeps its tries: its claim is deleted, not retried.
   bool retry_orphans = true;
+  // The previous pass's memo, if the caller kept it.
+  std::shared_ptr<const PassMemo> memo;
 };
 
 struct PassResult {
@@ -46,6 +63,8 @@ struct PassResult {
   std::optional<policy::StuckDecision> stuck;  // a running container's verdict (not acted on here)
   store::InboundSummary summary;               // the inbound state the pass left
   std::optional<os::SessionLock> start_lock;   // set: ready to start (stale heartbeat removed, outbound.db present)
+  std::shared_ptr<const PassMemo> memo;        // for the next pass; null when a file had no version
+  bool from_memo = false;                      // nothing had changed: the files were not opened
 };
 
 // Sync acks; then, if no container runs (the session lock is free, and held during the
@@ -53,7 +72,8 @@ struct PassResult {
 // delete the claims; if one runs, judge it. A crash between the two writes is harmless: the
 // next pass finds the claims again and decide_retry leaves the already rescheduled messages
 // alone. Then the recurrence fan-out, in the policy's zone, and the summary. Each file is
-// opened once. Throws Error.
+// opened at most once, and not at all when the memo shows nothing changed (unless orphan
+// claims wait for their cleanup). Throws Error.
 PassResult run_pass(PassInput input);
 
 // run_pass with nothing held and nothing to start: what `hostsweep sweep --once` does.

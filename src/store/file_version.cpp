@@ -1,0 +1,49 @@
+#include "hostsweep/store/file_version.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <string>
+
+namespace hostsweep::store {
+namespace {
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+std::optional<FileVersion> read_file_version(const std::filesystem::path& database) noexcept {
+  try {
+    const std::string path = database.string();
+    // A journal beside the file: a write is under way, or a crashed one awaits its rollback.
+    // A WAL file: commits land there, not in the header.
+    if (exists(path + "-journal") || exists(path + "-wal")) return std::nullopt;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return std::nullopt;
+    std::array<unsigned char, 100> header{};
+    struct stat st {};
+    bool read_ok = ::fstat(fd, &st) == 0 && ::pread(fd, header.data(), header.size(), 0) == static_cast<ssize_t>(header.size());
+    ::close(fd);
+    if (!read_ok) return std::nullopt;
+    static constexpr char kMagic[] = "SQLite format 3";  // with its terminating NUL: 16 bytes
+    if (std::memcmp(header.data(), kMagic, sizeof kMagic) != 0) return std::nullopt;
+    // Bytes 18 and 19: 1 = rollback journal, 2 = WAL.
+    if (header[18] != 1 || header[19] != 1) return std::nullopt;
+    FileVersion version;
+    version.device = static_cast<std::uint64_t>(st.st_dev);
+    version.inode = static_cast<std::uint64_t>(st.st_ino);
+    version.change_counter = (std::uint32_t{header[24]} << 24) | (std::uint32_t{header[25]} << 16) |
+                             (std::uint32_t{header[26]} << 8) | std::uint32_t{header[27]};
+    return version;
+  } catch (...) {
+    return std::nullopt;  // only std::string's allocation can throw here
+  }
+}
+
+}  // namespace hostsweep::store
