@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libsqlite3-dev libsqlitecpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libhowardhinnant-date-dev libcli11-dev libtomlplusplus-dev
   tzdata sqlite3
+  bubblewrap  # the bwrap runtime's integration test (test/integration/bwrap_test.cpp)
 )
 
 missing=()

@@ -23,8 +23,8 @@ void add_cron_command(CLI::App& app, int& exit_code);
 
 // Shared options.
 void add_data_dir_option(CLI::App& command, std::string& data_dir);
-// --ceiling, --claim-tolerance, --startup-grace, --max-declared-timeout, --backoff-base,
-// --backoff-cap, --max-tries: the sweep's decisions, with their defaults in the help.
+// The sweep's decisions as flags, with their defaults in the help: the decision settings of
+// `hostsweep run`, from its table (add_policy_settings in run_settings.hpp).
 void add_policy_options(CLI::App& command, policy::SweepPolicy& policy);
 
 // The process exit status for an error of this kind.

@@ -3,19 +3,25 @@
 #include <toml++/toml.h>
 
 #include <functional>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
+#include "hostsweep/policy/time_zone.hpp"
 
 namespace hostsweep::cli {
 namespace {
 
+// One setting: its key and flag name, its help, how to show its default and how to apply a
+// value, on a `Target` (the whole RunConfig, or the SweepPolicy that explain and sweep take).
+template <typename Target>
 struct Setting {
   const char* name;
   const char* help;
-  std::function<std::string(const RunConfig&)> current;                // the default, for --help
-  std::function<void(RunConfig&, const std::string&)> apply;           // throws std::invalid_argument
+  std::function<std::string(const Target&)> current;        // the default, for --help
+  std::function<void(Target&, const std::string&)> apply;   // throws std::invalid_argument
+  const char* type = "VALUE";                                // the placeholder in --help
 };
 
 Duration duration_value(const std::string& text) {
@@ -40,19 +46,69 @@ bool bool_value(const std::string& text) {
   throw std::invalid_argument(fmt::format("\"{}\" is not true or false", text));
 }
 
-// A duration field reached through `field`.
-template <typename Field>
-Setting duration(const char* name, const char* help, Field field) {
+// A duration field of `Target` reached through `field`.
+template <typename Target, typename Field>
+Setting<Target> duration(const char* name, const char* help, Field field) {
   return {name, help,
-          [field](const RunConfig& c) {
-            RunConfig copy = c;  // the accessor is shared with apply, which writes
+          [field](const Target& t) {
+            Target copy = t;  // the accessor is shared with apply, which writes
             return policy::format_duration(field(copy));
           },
-          [field](RunConfig& c, const std::string& v) { field(c) = duration_value(v); }};
+          [field](Target& t, const std::string& v) { field(t) = duration_value(v); }, "DURATION"};
 }
 
-const std::vector<Setting>& settings() {
-  static const std::vector<Setting> table = {
+template <typename Target>
+std::string help_text(const Setting<Target>& s, const Target& defaults) {
+  return fmt::format("{} (default {})", s.help, s.current(defaults));
+}
+
+using policy::SweepPolicy;
+
+// The decisions of a sweep: `run` takes them, and so do `explain` and `sweep`.
+const std::vector<Setting<SweepPolicy>>& policy_settings() {
+  static const std::vector<Setting<SweepPolicy>> table = {
+      duration<SweepPolicy>("ceiling", "kill a container that shows no sign of life for this long",
+                            [](SweepPolicy& p) -> Duration& { return p.stuck.ceiling; }),
+      duration<SweepPolicy>("claim-tolerance", "kill a container silent for this long after a claim",
+                            [](SweepPolicy& p) -> Duration& { return p.stuck.claim_tolerance; }),
+      duration<SweepPolicy>("startup-grace", "a new container's grace before its first heartbeat",
+                            [](SweepPolicy& p) -> Duration& { return p.stuck.startup_grace; }),
+      duration<SweepPolicy>("max-declared-timeout", "cap on how far a tool's declared timeout widens the windows",
+                            [](SweepPolicy& p) -> Duration& { return p.stuck.max_declared_timeout; }),
+      duration<SweepPolicy>("backoff-base", "first retry delay of a message, doubled per try",
+                            [](SweepPolicy& p) -> Duration& { return p.retry.backoff_base; }),
+      duration<SweepPolicy>("backoff-cap", "longest retry delay of a message",
+                            [](SweepPolicy& p) -> Duration& { return p.retry.backoff_cap; }),
+      {"max-tries", "a message retried this often is failed",
+       [](const SweepPolicy& p) { return std::to_string(p.retry.max_tries); },
+       [](SweepPolicy& p, const std::string& v) { p.retry.max_tries = int_value(v, 0, 1000); }, "N"},
+      // No zone yet means the host's: the supervisor resolves it so, and so does
+      // add_policy_settings for explain and sweep.
+      {"timezone", "IANA zone for recurring work; host: the host's zone (UTC when it has none)",
+       [](const SweepPolicy& p) { return p.zone ? std::string(p.zone->name()) : std::string("host"); },
+       [](SweepPolicy& p, const std::string& v) {
+         try {
+           p.zone = &policy::find_time_zone(v == "host" ? std::string() : v);
+         } catch (const Error& e) {
+           throw std::invalid_argument(e.what());
+         }
+       },
+       "ZONE"},
+  };
+  return table;
+}
+
+// A decision setting as a setting of `run`, on its supervisor's policy.
+Setting<RunConfig> run_setting(const Setting<SweepPolicy>& s) {
+  return {s.name, s.help, [&s](const RunConfig& c) { return s.current(c.supervisor.policy); },
+          [&s](RunConfig& c, const std::string& v) { s.apply(c.supervisor.policy, v); }, s.type};
+}
+
+// Every setting of `run`, in the order of its --help: its own, with the decision settings
+// after sweep-interval.
+const std::vector<Setting<RunConfig>>& settings() {
+  static const std::vector<Setting<RunConfig>> table = [] {
+    std::vector<Setting<RunConfig>> all = {
       {"runtime", "how a container runs: process, bwrap, docker or podman",
        [](const RunConfig& c) { return std::string(runtime::to_string(c.supervisor.runtime.kind)); },
        [](RunConfig& c, const std::string& v) {
@@ -71,37 +127,23 @@ const std::vector<Setting>& settings() {
          } catch (const Error& e) {
            throw std::invalid_argument(e.what());
          }
-       }},
+       },
+       "COMMAND"},
       {"image", "the container image (docker, podman)", [](const RunConfig&) { return std::string("none"); },
        [](RunConfig& c, const std::string& v) { c.supervisor.runtime.image = v; }},
-      duration("sweep-interval", "the safety-net sweep over every session",
-               [](RunConfig& c) -> Duration& { return c.supervisor.sweep_interval; }),
-      duration("ceiling", "kill a container that shows no sign of life for this long",
-               [](RunConfig& c) -> Duration& { return c.supervisor.policy.stuck.ceiling; }),
-      duration("claim-tolerance", "kill a container silent for this long after a claim",
-               [](RunConfig& c) -> Duration& { return c.supervisor.policy.stuck.claim_tolerance; }),
-      duration("startup-grace", "a new container's grace before its first heartbeat",
-               [](RunConfig& c) -> Duration& { return c.supervisor.policy.stuck.startup_grace; }),
-      duration("max-declared-timeout", "cap on how far a tool's declared timeout widens the windows",
-               [](RunConfig& c) -> Duration& { return c.supervisor.policy.stuck.max_declared_timeout; }),
-      duration("backoff-base", "first retry delay of a message, doubled per try",
-               [](RunConfig& c) -> Duration& { return c.supervisor.policy.retry.backoff_base; }),
-      duration("backoff-cap", "longest retry delay of a message",
-               [](RunConfig& c) -> Duration& { return c.supervisor.policy.retry.backoff_cap; }),
-      {"max-tries", "a message retried this often is failed",
-       [](const RunConfig& c) { return std::to_string(c.supervisor.policy.retry.max_tries); },
-       [](RunConfig& c, const std::string& v) { c.supervisor.policy.retry.max_tries = int_value(v, 0, 1000); }},
-      duration("kill-grace", "time between SIGTERM (or the runtime's stop) and SIGKILL",
-               [](RunConfig& c) -> Duration& { return c.supervisor.kill_grace; }),
-      duration("start-backoff-base", "first delay after a container failed to start or did no work",
-               [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.base; }),
-      duration("start-backoff-cap", "longest delay between failing starts",
-               [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.cap; }),
-      duration("start-backoff-reset", "an uptime this long clears the start backoff",
-               [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.reset_after; }),
-      {"timezone", "IANA zone for recurring work (default: the host's zone, then UTC)",
-       [](const RunConfig& c) { return c.supervisor.timezone.empty() ? std::string("host") : c.supervisor.timezone; },
-       [](RunConfig& c, const std::string& v) { c.supervisor.timezone = v; }},
+      duration<RunConfig>("sweep-interval", "the safety-net sweep over every session",
+                          [](RunConfig& c) -> Duration& { return c.supervisor.sweep_interval; }),
+    };
+    for (const auto& s : policy_settings()) all.push_back(run_setting(s));
+    all.insert(all.end(), {
+      duration<RunConfig>("kill-grace", "time between SIGTERM (or the runtime's stop) and SIGKILL",
+                          [](RunConfig& c) -> Duration& { return c.supervisor.kill_grace; }),
+      duration<RunConfig>("start-backoff-base", "first delay after a container failed to start or did no work",
+                          [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.base; }),
+      duration<RunConfig>("start-backoff-cap", "longest delay between failing starts",
+                          [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.cap; }),
+      duration<RunConfig>("start-backoff-reset", "an uptime this long clears the start backoff",
+                          [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.reset_after; }),
       {"database-threads", "threads for SQLite work",
        [](const RunConfig& c) { return std::to_string(c.supervisor.database_threads); },
        [](RunConfig& c, const std::string& v) { c.supervisor.database_threads = static_cast<std::size_t>(int_value(v, 1, 64)); }},
@@ -120,7 +162,9 @@ const std::vector<Setting>& settings() {
          }
          c.log_level = v;
        }},
-  };
+    });
+    return all;
+  }();
   return table;
 }
 
@@ -141,9 +185,8 @@ void RunSettings::add_options(CLI::App& command) {
     std::string name = s.name;
     command
         .add_option_function<std::string>(
-            "--" + name, [this, name](const std::string& v) { flags_[name] = v; },
-            fmt::format("{} (default {})", s.help, s.current(defaults)))
-        ->type_name(name == "agent-command" ? "COMMAND" : "VALUE");
+            "--" + name, [this, name](const std::string& v) { flags_[name] = v; }, help_text(s, defaults))
+        ->type_name(s.type);
   }
 }
 
@@ -184,7 +227,30 @@ RunConfig RunSettings::resolve() const {
   if (config.supervisor.runtime.agent_command.empty()) {
     throw Error(Errc::invalid_argument, "no agent command: set --agent-command or the agent-command key");
   }
+  // The timezone setting validated the zone into the policy; the supervisor takes it by name.
+  if (config.supervisor.policy.zone) config.supervisor.timezone = config.supervisor.policy.zone->name();
   return config;
+}
+
+void add_policy_settings(CLI::App& command, policy::SweepPolicy& policy) {
+  const policy::SweepPolicy defaults = policy;
+  for (const auto& s : policy_settings()) {
+    std::string flag = std::string("--") + s.name;
+    command
+        .add_option_function<std::string>(
+            flag,
+            [&policy, &s, flag](const std::string& v) {
+              try {
+                s.apply(policy, v);
+              } catch (const std::invalid_argument& e) {
+                throw CLI::ValidationError(flag, e.what());
+              }
+            },
+            help_text(s, defaults))
+        ->type_name(s.type);
+  }
+  // As under `run`, recurring work follows the host's zone unless --timezone names one.
+  if (!policy.zone) policy.zone = &policy::find_time_zone("");
 }
 
 }  // namespace hostsweep::cli

@@ -1,7 +1,7 @@
 #pragma once
 // The settings of `hostsweep run`: each is a key of the TOML config file and a flag of the
 // same name, the flag winning. One table describes them all, so the file, the flags and
-// `--help` cannot drift apart.
+// `--help` cannot drift apart; its decision settings are also the flags of explain and sweep.
 
 #include <CLI/CLI.hpp>
 
@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "hostsweep/policy/sweep_plan.hpp"
 #include "hostsweep/supervisor/options.hpp"
 
 namespace hostsweep::cli {
@@ -35,5 +36,12 @@ class RunSettings {
   std::optional<std::string> config_file_;
   std::map<std::string, std::string> flags_;  // flag name (without --) -> value given
 };
+
+// Adds the decision settings of `run` (--ceiling, --claim-tolerance, --startup-grace,
+// --max-declared-timeout, --backoff-base, --backoff-cap, --max-tries, --timezone) to
+// `command` as flags writing into `policy`: the same names, help and validation as `run`'s,
+// from the same table, with `policy`'s values shown as the defaults. A bad value is a
+// CLI::ValidationError naming the flag. Without --timezone, `policy.zone` becomes the host's.
+void add_policy_settings(CLI::App& command, policy::SweepPolicy& policy);
 
 }  // namespace hostsweep::cli

@@ -1,5 +1,8 @@
 #include "hostsweep/runtime/container_runtime.hpp"
 
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include <fmt/format.h>
@@ -48,6 +51,37 @@ std::vector<std::string> expand_all(const std::vector<std::string>& words, const
   std::vector<std::string> out;
   out.reserve(words.size());
   for (const auto& w : words) out.push_back(expand(w, spec, session_dir));
+  return out;
+}
+
+// The top-level entries of the host's `/` that the bwrap sandbox shows read-only, sorted.
+// Binding them one by one, rather than `--ro-bind / /`, leaves the sandbox's root bwrap's own
+// tmpfs, where the mount point /workspace can be created: on a read-only `/` bwrap fails with
+// "Can't mkdir /workspace: Read-only file system" unless the host happens to have one.
+// /dev, /proc and /tmp are fresh in the sandbox, and /workspace is the session.
+struct RootEntry {
+  std::string path;
+  std::optional<std::string> symlink_target;  // kept a symlink (/bin -> usr/bin on merged /usr)
+};
+
+std::vector<RootEntry> root_entries() {
+  std::vector<RootEntry> out;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/", ec), end; !ec && it != end; it.increment(ec)) {
+    const auto& entry = *it;
+    std::string path = entry.path().string();
+    if (path == "/dev" || path == "/proc" || path == "/tmp" || path == kWorkspace) continue;
+    std::error_code entry_ec;
+    auto status = entry.symlink_status(entry_ec);
+    if (entry_ec) continue;
+    if (std::filesystem::is_symlink(status)) {
+      auto target = std::filesystem::read_symlink(entry.path(), entry_ec);
+      if (!entry_ec) out.push_back({path, target.string()});
+    } else if (std::filesystem::is_directory(status) || std::filesystem::is_regular_file(status)) {
+      out.push_back({path, std::nullopt});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
   return out;
 }
 
@@ -117,11 +151,13 @@ std::vector<std::string> start_command(const RuntimeOptions& options, const Cont
     case RuntimeKind::process:
       return expand_all(options.agent_command, spec, spec.session_dir);
     case RuntimeKind::bwrap: {
-      std::vector<std::string> argv = {"bwrap",        "--die-with-parent", "--new-session", "--unshare-pid",
-                                       "--ro-bind",    "/",                 "/",             "--dev",
-                                       "/dev",         "--proc",            "/proc",         "--tmpfs",
-                                       "/tmp",         "--bind",            spec.session_dir, kWorkspace,
-                                       "--chdir",      kWorkspace,          "--"};
+      std::vector<std::string> argv = {"bwrap", "--die-with-parent", "--new-session", "--unshare-pid"};
+      for (const auto& entry : root_entries()) {
+        if (entry.symlink_target) argv.insert(argv.end(), {"--symlink", *entry.symlink_target, entry.path});
+        else argv.insert(argv.end(), {"--ro-bind-try", entry.path, entry.path});
+      }
+      argv.insert(argv.end(), {"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind", spec.session_dir,
+                               kWorkspace, "--chdir", kWorkspace, "--"});
       auto command = expand_all(options.agent_command, spec, kWorkspace);
       argv.insert(argv.end(), command.begin(), command.end());
       return argv;

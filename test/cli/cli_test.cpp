@@ -125,5 +125,36 @@ TEST_F(CliTest, HelpDocumentsDefaults) {
   EXPECT_EQ(none.exit_code, 2);
 }
 
+// One flag's entry in a --help text: from the flag to the next option.
+std::string help_entry(const std::string& help, const std::string& flag) {
+  auto begin = help.find("  " + flag + " ");
+  if (begin == std::string::npos) return "<no " + flag + ">";
+  auto entry = help.substr(begin, help.find("\n  -", begin) - begin);
+  return entry.substr(0, entry.find_last_not_of('\n') + 1);
+}
+
+TEST_F(CliTest, ExplainAndSweepShowTheDecisionSettingsOfRun) {
+  auto run = hostsweep({"run", "--help"});
+  ASSERT_EQ(run.exit_code, 0);
+  for (const std::string command : {"explain", "sweep"}) {
+    auto help = hostsweep({command, "--help"});
+    ASSERT_EQ(help.exit_code, 0);
+    for (const std::string flag : {"--ceiling", "--claim-tolerance", "--startup-grace", "--max-declared-timeout",
+                                   "--backoff-base", "--backoff-cap", "--max-tries", "--timezone"}) {
+      EXPECT_EQ(help_entry(help.out, flag), help_entry(run.out, flag)) << command;
+      EXPECT_NE(help_entry(help.out, flag).find("(default "), std::string::npos) << command << " " << flag;
+    }
+  }
+  create("s1");
+  expect_one_error(hostsweep({"sweep", "--once", "--data-dir", data, "--backoff-cap", "forever"}), 2,
+                   "--backoff-cap: \"forever\" is not a duration");
+  expect_one_error(hostsweep({"explain", "--data-dir", data, "--session", "s1", "--timezone", "Mars/Olympus"}), 2,
+                   "--timezone: unknown time zone \"Mars/Olympus\"");
+  expect_one_error(hostsweep({"explain", "--data-dir", data, "--session", "s1", "--max-tries", "1001"}), 2,
+                   "--max-tries: \"1001\" is not a whole number from 0 to 1000");
+  auto ok = hostsweep({"sweep", "--once", "--data-dir", data, "--max-tries", "3", "--timezone", "Europe/London"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 }  // namespace
 }  // namespace hostsweep::testing

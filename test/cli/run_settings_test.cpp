@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "hostsweep/error.hpp"
+#include "hostsweep/policy/time_zone.hpp"
 #include "support/temp_dir.hpp"
 
 namespace hostsweep::cli {
@@ -68,6 +69,100 @@ TEST(RunSettings, BadValuesNameTheirSource) {
             std::string::npos);
   hostsweep::testing::write_file(file, "ceiling = \"5m\n");
   EXPECT_NE(message({"--data-dir", "d", "--config", file.string()}).find("line 1"), std::string::npos);
+}
+
+// explain and sweep take the decision settings of `run` from its table: the same flags, help,
+// defaults, values and errors. A setting added to one command and not the other fails here.
+const std::vector<std::string> kDecisionSettings = {"ceiling",      "claim-tolerance", "startup-grace", "max-declared-timeout",
+                                                    "backoff-base", "backoff-cap",     "max-tries",     "timezone"};
+
+TEST(PolicySettings, AreRunsDecisionSettingsWithTheSameHelp) {
+  CLI::App app;
+  RunSettings settings;
+  settings.add_options(*app.add_subcommand("run"));
+  policy::SweepPolicy policy;
+  add_policy_settings(*app.add_subcommand("sweep"), policy);
+  auto* run = app.get_subcommand("run");
+  auto* sweep = app.get_subcommand("sweep");
+  for (const auto& name : kDecisionSettings) {
+    const auto* mine = sweep->get_option_no_throw("--" + name);
+    const auto* theirs = run->get_option_no_throw("--" + name);
+    ASSERT_NE(mine, nullptr) << name;
+    ASSERT_NE(theirs, nullptr) << name;
+    EXPECT_EQ(mine->get_description(), theirs->get_description()) << name;
+    EXPECT_NE(mine->get_description().find("(default "), std::string::npos) << name;
+    EXPECT_EQ(mine->get_type_name(), theirs->get_type_name()) << name;
+  }
+  for (const auto* option : sweep->get_options()) {
+    if (option->get_name() == "--help") continue;
+    EXPECT_NE(std::find(kDecisionSettings.begin(), kDecisionSettings.end(), option->get_name().substr(2)),
+              kDecisionSettings.end())
+        << option->get_name() << " is not a decision setting of run";
+  }
+}
+
+policy::SweepPolicy sweep_policy(std::vector<std::string> args) {
+  CLI::App app;
+  policy::SweepPolicy policy;
+  add_policy_settings(*app.add_subcommand("sweep"), policy);
+  args.insert(args.begin(), "sweep");
+  std::reverse(args.begin(), args.end());
+  app.parse(args);
+  return policy;
+}
+
+void expect_same(const policy::SweepPolicy& a, const policy::SweepPolicy& b) {
+  EXPECT_EQ(a.stuck.ceiling, b.stuck.ceiling);
+  EXPECT_EQ(a.stuck.claim_tolerance, b.stuck.claim_tolerance);
+  EXPECT_EQ(a.stuck.startup_grace, b.stuck.startup_grace);
+  EXPECT_EQ(a.stuck.max_declared_timeout, b.stuck.max_declared_timeout);
+  EXPECT_EQ(a.retry.backoff_base, b.retry.backoff_base);
+  EXPECT_EQ(a.retry.backoff_cap, b.retry.backoff_cap);
+  EXPECT_EQ(a.retry.max_tries, b.retry.max_tries);
+}
+
+TEST(PolicySettings, TakeTheSameValuesAsRun) {
+  std::vector<std::string> values = {"--ceiling",     "5m", "--claim-tolerance", "7s",  "--startup-grace", "1m",
+                                     "--max-declared-timeout", "3h", "--backoff-base", "2s", "--backoff-cap", "10m",
+                                     "--max-tries",   "7",  "--timezone",        "Europe/London"};
+  auto policy = sweep_policy(values);
+  values.insert(values.begin(), {"--data-dir", "d", "--agent-command", "a"});
+  auto config = resolve(values);
+  expect_same(policy, config.supervisor.policy);
+  EXPECT_EQ(policy.stuck.ceiling, 5min);
+  EXPECT_EQ(policy.retry.max_tries, 7);
+  ASSERT_NE(policy.zone, nullptr);
+  EXPECT_EQ(policy.zone->name(), "Europe/London");
+  EXPECT_EQ(config.supervisor.timezone, "Europe/London");
+
+  // No flags: run's defaults, and the host's zone as the daemon would take it.
+  auto defaults = sweep_policy({});
+  expect_same(defaults, resolve({"--data-dir", "d", "--agent-command", "a"}).supervisor.policy);
+  EXPECT_EQ(defaults.zone, &policy::find_time_zone(""));
+}
+
+TEST(PolicySettings, ABadValueIsRunsErrorNamingTheFlag) {
+  auto message = [](std::vector<std::string> args) -> std::string {
+    try {
+      sweep_policy(std::move(args));
+    } catch (const CLI::ValidationError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(message({"--max-tries", "many"}), "--max-tries: \"many\" is not a whole number from 0 to 1000");
+  EXPECT_EQ(message({"--ceiling", "soon"}), "--ceiling: \"soon\" is not a duration (write e.g. 250ms, 5s, 30m, 2h)");
+  EXPECT_NE(message({"--timezone", "Mars/Olympus"}).find("--timezone: unknown time zone \"Mars/Olympus\""),
+            std::string::npos);
+}
+
+TEST(RunSettings, AnUnknownTimezoneNamesItsSource) {
+  try {
+    resolve({"--data-dir", "d", "--agent-command", "a", "--timezone", "Mars/Olympus"});
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--timezone: unknown time zone"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

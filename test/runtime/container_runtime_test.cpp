@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "hostsweep/error.hpp"
 
 namespace hostsweep::runtime {
@@ -37,6 +40,33 @@ TEST(ContainerRuntime, BwrapBindsTheSessionAtWorkspace) {
   EXPECT_EQ(*(bind + 1), "/data/sessions/g/s1");
   EXPECT_EQ(*(bind + 2), "/workspace");
   EXPECT_EQ((Argv{argv.end() - 3, argv.end()}), (Argv{"--", "agent", "/workspace"}));
+}
+
+// `--ro-bind / /` made the root read-only, so bwrap could not create /workspace ("Can't mkdir
+// /workspace: Read-only file system"): the host is shown entry by entry on bwrap's own root.
+TEST(ContainerRuntime, BwrapShowsTheHostReadOnlyEntryByEntryAroundTheWorkspace) {
+  RuntimeOptions o{RuntimeKind::bwrap, {"agent"}, ""};
+  auto argv = start_command(o, kSpec);
+  auto has = [&](const Argv& words) { return std::search(argv.begin(), argv.end(), words.begin(), words.end()) != argv.end(); };
+  EXPECT_FALSE(has({"--ro-bind", "/", "/"}));
+  EXPECT_TRUE(has({"--ro-bind-try", "/usr", "/usr"}));
+  EXPECT_TRUE(has({"--ro-bind-try", "/etc", "/etc"}));
+  for (const std::string fresh : {"/dev", "/proc", "/tmp", "/workspace"}) {
+    EXPECT_FALSE(has({"--ro-bind-try", fresh, fresh})) << fresh;
+  }
+  EXPECT_TRUE(has({"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"}));
+  if (std::filesystem::is_symlink("/bin")) {
+    EXPECT_TRUE(has({"--symlink", std::filesystem::read_symlink("/bin").string(), "/bin"}));
+  }
+  // The session comes after the host's entries, so nothing is mounted over it.
+  std::size_t last_host = 0;
+  std::size_t session = 0;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--ro-bind-try" || argv[i] == "--symlink") last_host = i;
+    if (argv[i] == "--bind") session = i;
+  }
+  EXPECT_LT(last_host, session);
+  EXPECT_TRUE(has({"--chdir", "/workspace", "--", "agent"}));
 }
 
 TEST(ContainerRuntime, DockerAndPodmanRunWithRmNameAndLabelsAndStopByName) {

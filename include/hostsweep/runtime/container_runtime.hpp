@@ -3,8 +3,13 @@
 // (for docker and podman) what to run to stop it. Pure: no process is started here.
 //
 //   process  the agent command itself (the embedded default)
-//   bwrap    the agent command in a bubblewrap sandbox; the session directory is bound
-//            read-write at /workspace, the rest of the file system read-only
+//   bwrap    the agent command in a bubblewrap sandbox: every top-level entry of the host's
+//            `/` bound read-only at its place (symlinks such as /bin -> usr/bin kept), fresh
+//            /dev, /proc and /tmp, the session directory read-write at /workspace (the working
+//            directory); its own pid namespace and session, killed with the supervisor
+//            (--die-with-parent). The session lock stays open as fd 3 inside. bwrap forwards
+//            no signal: a stop's SIGTERM ends bwrap and so SIGKILLs the sandbox at once, and an
+//            agent killed by a signal N exits with code 128+N
 //   docker   `docker run --rm --name NAME --label ... -v DIR:/workspace IMAGE COMMAND...`,
 //   podman   stopped with `docker stop -t GRACE NAME` (resp. podman)
 //
