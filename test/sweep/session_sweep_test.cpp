@@ -122,5 +122,73 @@ TEST_F(SweepTest, ExplainPlansTheSameStepsWithoutWriting) {
   EXPECT_EQ(outcome.summary.next_due, plan.next_due);
 }
 
+// --- the pass memo: an unchanged session is judged again without opening its files ----------
+
+TEST_F(SweepTest, AnUnchangedSessionIsJudgedAgainAtTheNewTimeFromTheMemo) {
+  store::enqueue(files, {.id = "later", .content = "x", .process_after = now + 10s}, now);
+  auto first = run_pass({.files = files, .policy = policy, .now = now});
+  ASSERT_TRUE(first.memo);
+  EXPECT_FALSE(first.from_memo);
+  EXPECT_TRUE(first.summary.due_ids.empty());
+  EXPECT_EQ(first.summary.next_due, now + 10s);
+
+  auto second = run_pass({.files = files, .policy = policy, .now = now + 11s, .memo = first.memo});
+  EXPECT_TRUE(second.from_memo);
+  EXPECT_EQ(second.summary.due_ids, std::vector<std::string>{"later"});
+  EXPECT_EQ(second.summary.count_by_status, first.summary.count_by_status);
+}
+
+TEST_F(SweepTest, AMessageEnqueuedByAnotherWriterIsNotHiddenByTheMemo) {
+  auto first = run_pass({.files = files, .policy = policy, .now = now});
+  ASSERT_TRUE(first.memo);
+  store::enqueue(files, {.id = "new", .content = "x"}, now);
+  auto second = run_pass({.files = files, .policy = policy, .now = now + 1s, .memo = first.memo});
+  EXPECT_FALSE(second.from_memo);
+  EXPECT_EQ(second.summary.due_ids, std::vector<std::string>{"new"});
+}
+
+TEST_F(SweepTest, AnAckWrittenByTheContainerIsNotHiddenByTheMemo) {
+  store::enqueue(files, {.id = "m", .content = "x"}, now);
+  auto first = run_pass({.files = files, .policy = policy, .now = now});
+  ASSERT_TRUE(first.memo);
+  {
+    SQLite::Database db(files.outbound().string(), SQLite::OPEN_READWRITE);
+    db.exec("INSERT INTO processing_ack VALUES ('m', 'completed', datetime('now'))");
+  }
+  auto second = run_pass({.files = files, .policy = policy, .now = now + 1s, .memo = first.memo});
+  EXPECT_FALSE(second.from_memo);
+  ASSERT_EQ(second.settled.size(), 1u);
+  EXPECT_EQ(second.settled[0].status, "completed");
+  EXPECT_EQ(inbound_value("m", "status"), "completed");
+}
+
+TEST_F(SweepTest, OrphanClaimsAreCleanedOnceTheLockIsFreeEvenWhenNothingChanged) {
+  store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
+  claim("m", now - 1min);
+  auto container = os::SessionLock::try_acquire(files.lock());
+  ASSERT_TRUE(container);
+  container->record_holder(4242, now - 2min);
+
+  // While someone else's container holds the lock, its claim is normal, and it is judged at
+  // each pass's own time, memo or not.
+  auto first = run_pass({.files = files, .policy = policy, .now = now});
+  EXPECT_TRUE(first.held_elsewhere);
+  ASSERT_TRUE(first.stuck);
+  auto second = run_pass({.files = files, .policy = policy, .now = now + 30s, .memo = first.memo});
+  EXPECT_TRUE(second.from_memo);
+  ASSERT_TRUE(second.stuck);
+  EXPECT_GT(second.stuck->silence, first.stuck->silence);
+  EXPECT_EQ(second.claims_deleted, 0);
+
+  // It died without a word: the files are as they were, but the claim is now an orphan.
+  container.reset();
+  auto third = run_pass({.files = files, .policy = policy, .now = now + 31s, .memo = second.memo});
+  EXPECT_FALSE(third.from_memo);
+  EXPECT_EQ(third.claims_deleted, 1);
+  ASSERT_EQ(third.retries.size(), 1u);
+  EXPECT_EQ(third.retries[0].decision.action, policy::RetryAction::retry);
+  EXPECT_EQ(inbound_value("m", "tries"), "1");
+}
+
 }  // namespace
 }  // namespace hostsweep::sweep
