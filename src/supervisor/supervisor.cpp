@@ -214,8 +214,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   }
 
   void emit_for(const Session& s, EventKind kind, std::string reason = {}) {
-    Event e{kind, {}, s.id, {}, s.child ? s.child->pid() : 0, std::nullopt, std::move(reason), 0, Duration{0}};
-    emit(std::move(e));
+    emit({.kind = kind, .session_id = s.id, .pid = s.child ? s.child->pid() : 0, .reason = std::move(reason)});
   }
 
   // --- the registry and the sweep -------------------------------------------------------------
@@ -224,7 +223,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     --jobs_;
     ++counters_.registry_reloads;
     if (error) {
-      emit({EventKind::session_error, {}, "", "", 0, std::nullopt, error->what(), 0, Duration{0}});
+      emit({.kind = EventKind::session_error, .reason = error->what()});
     } else {
       std::map<std::string, store::Session> wanted;
       for (auto& s : listed) {
@@ -253,7 +252,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     }
     for (const auto& id : forget) forget_session(id);
     if (check_all) {
-      emit({EventKind::sweep_completed, {}, "", "", 0, std::nullopt, "", static_cast<int>(sessions_.size()), Duration{0}});
+      emit({.kind = EventKind::sweep_completed, .tries = static_cast<int>(sessions_.size())});
       arm_sweep_timer();
     }
     maybe_finish_stop();
@@ -281,13 +280,11 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
           },
           options_.max_watches);
     } catch (const Error& e) {
-      emit({EventKind::watch_unavailable, {}, "", "", 0, std::nullopt, e.what(), 0, Duration{0},
-            "every session is polled at the sweep"});
+      emit({.kind = EventKind::watch_unavailable, .reason = e.what(), .detail = "every session is polled at the sweep"});
       return;
     }
     if (auto ec = watcher_->add(kRegistryKey, data_.root())) {
-      emit({EventKind::watch_unavailable, {}, "", "", 0, std::nullopt, ec.message(), 0, Duration{0},
-            "new sessions are found at the sweep"});
+      emit({.kind = EventKind::watch_unavailable, .reason = ec.message(), .detail = "new sessions are found at the sweep"});
     }
   }
 
@@ -298,8 +295,10 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     // Logged once: at the kernel's watch limit every further session would say the same.
     if (ec && !reported_watch_limit_) {
       reported_watch_limit_ = true;
-      emit({EventKind::watch_unavailable, {}, s.id, "", 0, std::nullopt, ec.message(), 0, Duration{0},
-            "this and further unwatched sessions are polled at each sweep"});
+      emit({.kind = EventKind::watch_unavailable,
+            .session_id = s.id,
+            .reason = ec.message(),
+            .detail = "this and further unwatched sessions are polled at each sweep"});
     }
   }
 
@@ -331,9 +330,9 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   }
 
   void on_watch_overflow() {
-    emit({EventKind::watch_overflow, {}, "", "", 0, std::nullopt, "", 0, Duration{0},
-          watcher_ && watcher_->is_open() ? "events were lost: every session is checked"
-                                          : "the watcher failed: sessions are polled at each sweep"});
+    emit({.kind = EventKind::watch_overflow,
+          .detail = watcher_ && watcher_->is_open() ? "events were lost: every session is checked"
+                                                    : "the watcher failed: sessions are polled at each sweep"});
     if (watcher_ && !watcher_->is_open()) {
       for (auto& [id, s] : sessions_) s->watched = false;
     }
@@ -425,26 +424,36 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     }
     if (!result.pass.settled.empty()) s.did_work = true;
     for (const auto& settled : result.pass.settled) {
-      Event e{settled.status == "failed" ? EventKind::message_failed : EventKind::message_completed,
-              {}, s.id, settled.message_id, 0, std::nullopt, settled.status == "failed" ? "reported by the container" : "",
-              0, Duration{0}};
-      emit(std::move(e));
+      bool failed = settled.status == "failed";
+      emit({.kind = failed ? EventKind::message_failed : EventKind::message_completed,
+            .session_id = s.id,
+            .message_id = settled.message_id,
+            .reason = failed ? "reported by the container" : ""});
     }
     for (const auto& f : result.pass.fan_outs) {
       if (f.next) {
-        emit({EventKind::recurrence_scheduled, {}, s.id, f.message_id, 0, std::nullopt, "", 0, Duration{0},
-              "next run at " + policy::format_iso8601(*f.next)});
+        emit({.kind = EventKind::recurrence_scheduled,
+              .session_id = s.id,
+              .message_id = f.message_id,
+              .detail = "next run at " + policy::format_iso8601(*f.next)});
       } else {
-        emit({EventKind::recurrence_invalid, {}, s.id, f.message_id, 0, std::nullopt, f.error, 0, Duration{0},
-              "the series ends"});
+        emit({.kind = EventKind::recurrence_invalid,
+              .session_id = s.id,
+              .message_id = f.message_id,
+              .reason = f.error,
+              .detail = "the series ends"});
       }
     }
     for (const auto& r : result.pass.retries) {
       if (r.decision.action == policy::RetryAction::retry) {
-        emit({EventKind::message_retried, {}, s.id, r.message_id, 0, std::nullopt, r.decision.reason, r.decision.new_tries,
-              r.decision.backoff});
+        emit({.kind = EventKind::message_retried,
+              .session_id = s.id,
+              .message_id = r.message_id,
+              .reason = r.decision.reason,
+              .tries = r.decision.new_tries,
+              .delay = r.decision.backoff});
       } else if (r.decision.action == policy::RetryAction::fail) {
-        emit({EventKind::message_failed, {}, s.id, r.message_id, 0, std::nullopt, r.decision.reason, 0, Duration{0}});
+        emit({.kind = EventKind::message_failed, .session_id = s.id, .message_id = r.message_id, .reason = r.decision.reason});
       }
     }
   }
@@ -503,8 +512,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     Session& s = *found;
     // Stragglers of its process group (grandchildren) go with it before outbound.db is written.
     s.child->signal_group(SIGKILL);
-    Event e{EventKind::container_exited, {}, s.id, {}, s.child->pid(), status, "", 0, Duration{0}};
-    emit(std::move(e));
+    emit({.kind = EventKind::container_exited, .session_id = s.id, .pid = s.child->pid(), .exit = status});
     s.child.reset();
     s.stuck_timer.cancel();
     s.kill_timer.cancel();
@@ -534,9 +542,11 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     }
     s.phase = Phase::backing_off;
     s.backoff_until = policy::now_utc() + next.delay;
-    emit({EventKind::session_backoff, {}, s.id, "", 0, std::nullopt,
-          run.started ? "the container ended without doing any work" : "the container could not start", next.failures,
-          next.delay});
+    emit({.kind = EventKind::session_backoff,
+          .session_id = s.id,
+          .reason = run.started ? "the container ended without doing any work" : "the container could not start",
+          .tries = next.failures,
+          .delay = next.delay});
     s.backoff_timer.expires_after(next.delay);
     s.backoff_timer.async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
       if (ec) return;
@@ -555,7 +565,12 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     if (s.phase != Phase::running || !s.child) return;
     s.phase = Phase::stopping;
     s.stuck_timer.cancel();
-    emit({EventKind::container_killed, {}, s.id, "", s.child->pid(), std::nullopt, reason, 0, late, detail});
+    emit({.kind = EventKind::container_killed,
+          .session_id = s.id,
+          .pid = s.child->pid(),
+          .reason = reason,
+          .delay = late,
+          .detail = detail});
     runtime::ContainerSpec spec{s.files.dir.string(), s.id, s.agent_group_id,
                                 runtime::container_name(s.agent_group_id, s.id)};
     auto stop = runtime::stop_command(options_.runtime, spec, options_.kill_grace);
@@ -582,7 +597,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     if (s.reported_foreign_holder != pid) {
       s.reported_foreign_holder = pid;
       if (orphan) {
-        emit({EventKind::container_killed, {}, s.id, "", static_cast<int>(pid), std::nullopt, "orphan", 0, Duration{0}});
+        emit({.kind = EventKind::container_killed, .session_id = s.id, .pid = static_cast<int>(pid), .reason = "orphan"});
         ::kill(static_cast<pid_t>(-pid), SIGTERM);
       } else {
         emit_for(s, EventKind::session_locked_elsewhere,
