@@ -8,6 +8,8 @@
 #include "hostsweep/error.hpp"
 #include "sqlite.hpp"
 
+#include <sqlite3.h>
+
 namespace hostsweep::store::detail {
 namespace {
 
@@ -110,12 +112,21 @@ std::set<std::string> inbound_columns(SQLite::Database& db) {
   return columns;
 }
 
+// The check every open makes, so it must be cheap: a statement naming every late column
+// compiles only against a current schema (reading the column list through pragma_table_info
+// costs several times more). Square brackets: a double-quoted name that resolves to no column
+// would silently compile as a string.
 bool inbound_schema_is_current(SQLite::Database& db) {
-  auto columns = inbound_columns(db);
-  for (const auto& column : kLateColumns) {
-    if (!columns.count(column.name)) return false;
+  std::string probe = "SELECT ";
+  for (const auto& column : kLateColumns) probe += fmt::format("{}[{}]", probe.size() > 7 ? ", " : "", column.name);
+  probe += " FROM messages_in LIMIT 0";
+  try {
+    SQLite::Statement compiled(db, probe);
+    return true;
+  } catch (const SQLite::Exception& e) {
+    if (e.getErrorCode() == SQLITE_ERROR) return false;  // no such column, or no such table
+    throw;                                               // not a database, locked, ...
   }
-  return true;
 }
 
 }  // namespace

@@ -1,10 +1,36 @@
 #include "sqlite.hpp"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 namespace hostsweep::store::detail {
+namespace {
+
+// SQLite's own busy_timeout sleeps 1, 2, 5, 10, 15, 20, 25 ms... between tries, so a reader that
+// meets a container's commit (a millisecond or two) may sleep ten times longer than the commit
+// took: an event path's latency. This one starts at 100 us and grows to 2 ms, and gives up after
+// the same kBusyTimeoutMs in all.
+int wait_while_busy(void* /*unused*/, int tries) {
+  constexpr long kFirstUs = 100;
+  constexpr long kLongestUs = 2000;
+  constexpr int kGrowingTries = 5;  // 100, 200, 400, 800, 1600 us
+  long waited_us = 0;
+  long next_us = kFirstUs;
+  if (tries < kGrowingTries) {
+    waited_us = kFirstUs * ((1L << tries) - 1);
+    next_us = kFirstUs << tries;
+  } else {
+    waited_us = kFirstUs * ((1L << kGrowingTries) - 1) + static_cast<long>(tries - kGrowingTries) * kLongestUs;
+    next_us = kLongestUs;
+  }
+  if (waited_us >= kBusyTimeoutMs * 1000L) return 0;  // SQLITE_BUSY for the caller
+  ::usleep(static_cast<useconds_t>(next_us));
+  return 1;
+}
+
+}  // namespace
 
 Error translate(const std::filesystem::path& path, const SQLite::Exception& e) {
   switch (e.getErrorCode()) {
@@ -31,7 +57,11 @@ SQLite::Database open_unverified(const std::filesystem::path& path, Access acces
   int flags = SQLite::OPEN_READONLY;
   if (access == Access::read_write) flags = SQLite::OPEN_READWRITE;
   if (access == Access::create) flags = SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE;
-  return guarded(path, [&] { return SQLite::Database(path.string(), flags | SQLite::OPEN_NOFOLLOW, kBusyTimeoutMs); });
+  return guarded(path, [&] {
+    SQLite::Database db(path.string(), flags | SQLite::OPEN_NOFOLLOW);
+    sqlite3_busy_handler(db.getHandle(), &wait_while_busy, nullptr);
+    return db;
+  });
 }
 
 SQLite::Database open_database(const std::filesystem::path& path, Access access) {
