@@ -38,6 +38,8 @@ std::optional<FileVersion> read_file_version(const std::filesystem::path& databa
     FileVersion version;
     version.device = static_cast<std::uint64_t>(st.st_dev);
     version.inode = static_cast<std::uint64_t>(st.st_ino);
+    version.size = static_cast<std::int64_t>(st.st_size);
+    version.modified_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
     version.change_counter = (std::uint32_t{header[24]} << 24) | (std::uint32_t{header[25]} << 16) |
                              (std::uint32_t{header[26]} << 8) | std::uint32_t{header[27]};
     return version;

@@ -155,10 +155,14 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     // Pool jobs never lock `weak`: if they held the last reference, ~Impl would join the pool
     // from inside it. They post their result home, where `weak` is checked.
     asio::post(registry_strand_, [weak = weak_from_this(), home = home_, data = data_, check_all]() mutable {
-      std::vector<store::Session> sessions;
+      // Indexed here, on the pool: with 10,000 sessions that is milliseconds the caller's loop keeps.
+      std::map<std::string, store::Session> sessions;
       std::optional<Error> error;
       try {
-        sessions = store::list_sessions(data, true);
+        for (auto& session : store::list_sessions(data, true)) {
+          std::string id = session.record.id;
+          sessions.emplace(std::move(id), std::move(session));
+        }
       } catch (const Error& e) {
         error = e;
       }
@@ -219,17 +223,12 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   // --- the registry and the sweep -------------------------------------------------------------
 
-  void on_registry(std::vector<store::Session> listed, std::optional<Error> error, bool check_all) {
+  void on_registry(std::map<std::string, store::Session> wanted, std::optional<Error> error, bool check_all) {
     --jobs_;
     ++counters_.registry_reloads;
     if (error) {
       emit({.kind = EventKind::session_error, .reason = error->what()});
     } else {
-      std::map<std::string, store::Session> wanted;
-      for (auto& s : listed) {
-        std::string id = s.record.id;
-        wanted.emplace(std::move(id), std::move(s));
-      }
       for (auto& [id, s] : sessions_) {
         if (!wanted.count(id) && !s->retiring) {
           s->retiring = true;
@@ -246,16 +245,38 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
       }
     }
     std::vector<std::string> forget;
+    std::vector<std::string> to_check;
     for (auto& [id, s] : sessions_) {
       if (s->retiring && s->phase == Phase::idle && !s->check_in_flight) forget.push_back(id);
-      else if (check_all) check(*s);
+      else if (check_all) to_check.push_back(id);
     }
     for (const auto& id : forget) forget_session(id);
-    if (check_all) {
-      emit({.kind = EventKind::sweep_completed, .tries = static_cast<int>(sessions_.size())});
-      arm_sweep_timer();
-    }
+    if (check_all) check_in_slices(std::move(to_check), 0);
     maybe_finish_stop();
+  }
+
+  // A sweep dispatches its checks a slice at a time, each slice its own handler, so that the
+  // caller's loop never runs one long handler (10,000 sessions at once held it for tens of ms).
+  static constexpr std::size_t kChecksPerSlice = 256;
+
+  void check_in_slices(std::vector<std::string> ids, std::size_t from) {
+    std::size_t end = std::min(ids.size(), from + kChecksPerSlice);
+    for (std::size_t i = from; i < end; ++i) {
+      if (Session* s = find(ids[i])) check(*s);
+    }
+    if (end < ids.size() && !stopping_) {
+      ++jobs_;
+      asio::post(home_, [weak = weak_from_this(), ids = std::move(ids), end]() mutable {
+        if (auto self = weak.lock()) {
+          --self->jobs_;
+          self->check_in_slices(std::move(ids), end);
+          self->maybe_finish_stop();
+        }
+      });
+      return;
+    }
+    emit({.kind = EventKind::sweep_completed, .tries = static_cast<int>(end)});
+    arm_sweep_timer();
   }
 
   void forget_session(const std::string& id) {

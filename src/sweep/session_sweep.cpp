@@ -26,9 +26,10 @@ policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now)
   auto outbound = store::read_outbound(files);
   facts.acks = std::move(outbound.acks);
   facts.tool = std::move(outbound.tool);
-  facts.acked_messages = store::read_message_states(files, acked_ids(facts.acks));
-  facts.finished_recurring = store::read_finished_recurring(files);
-  auto summary = store::summarize_inbound(files, now);
+  store::InboundDb inbound(files);
+  facts.acked_messages = inbound.message_states(acked_ids(facts.acks));
+  facts.finished_recurring = inbound.finished_recurring();
+  auto summary = inbound.summarize(now);
   facts.due_ids = std::move(summary.due_ids);
   facts.next_due = summary.next_due;
   return facts;

@@ -2,6 +2,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "hostsweep/error.hpp"
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/store/inbound_store.hpp"
@@ -312,6 +314,22 @@ TEST_F(StoreTest, HeartbeatIsTheFileMtime) {
   ASSERT_TRUE(mtime);
   EXPECT_GT(policy::now_utc() - *mtime, 59min);
   EXPECT_LT(policy::now_utc() - *mtime, 2h);
+}
+
+// A container's write in progress makes the host wait (PROTOCOL.md invariant 3: a busy timeout
+// on every connection), then read what it committed; it is never an error.
+TEST_F(StoreTest, AReaderWaitsForAWriterThenSeesItsCommit) {
+  auto s = make_session();
+  auto writer = inbound_db(s.files);
+  writer.exec("BEGIN EXCLUSIVE");  // readers are locked out until the commit
+  writer.exec("INSERT INTO messages_in (id, seq, kind, timestamp, content) VALUES ('m', 2, 'chat', '2026-03-08T12:00:00Z', 'x')");
+  std::thread committer([&] {
+    std::this_thread::sleep_for(100ms);
+    writer.exec("COMMIT");
+  });
+  auto summary = summarize_inbound(s.files, kNow);
+  committer.join();
+  EXPECT_EQ(summary.due_ids, std::vector<std::string>{"m"});
 }
 
 }  // namespace

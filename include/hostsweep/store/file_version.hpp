@@ -19,6 +19,8 @@ namespace hostsweep::store {
 struct FileVersion {
   std::uint64_t device = 0;
   std::uint64_t inode = 0;  // a file replaced by another is another file
+  std::int64_t size = 0;    // with the modification time: a file overwritten in place by
+  std::int64_t modified_ns = 0;  // something other than SQLite (a restored copy) differs too
   std::uint32_t change_counter = 0;
 
   friend bool operator==(const FileVersion&, const FileVersion&) = default;
