@@ -30,7 +30,7 @@ $hs run --data-dir "$data" \
   2> >(grep -v '^fake-agent' >&2) &
 daemon=$!
 
-completed() { sqlite3 "$data/sessions/demo/$1/inbound.db" "SELECT count(*) FROM messages_in WHERE status = 'completed'"; }
+completed() { sqlite3 -cmd ".timeout 5000" "$data/sessions/demo/$1/inbound.db" "SELECT count(*) FROM messages_in WHERE status = 'completed'"; }
 for _ in $(seq 1 300); do  # at most 30 s
   [ "$(completed alice)" -ge 3 ] && [ "$(completed bob)" -ge 1 ] && [ "$(completed carol)" -ge 1 ] && break
   sleep 0.1
