@@ -61,8 +61,9 @@ PassResult run_pass(PassInput in) {
   const auto claims = policy::claimed_ids(outbound.acks);
   store::InboundState inbound_state;
   if (outbound_unchanged && inbound_unchanged && !(lock && !claims.empty())) {
-    // Nothing was committed since a pass that left nothing to do (had it written, the versions
-    // would differ): the same contents, judged again at this pass's time.
+    // Nothing was committed to either file since the memo's pass read them (its own writes
+    // would have changed the versions too), so that pass's reads would find what it found and
+    // its writes would find nothing to do: the same contents, judged again at this pass's time.
     inbound_state = memo->inbound;
     out.from_memo = true;
   } else {
