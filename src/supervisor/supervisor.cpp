@@ -240,59 +240,70 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   // --- the registry and the sweep -------------------------------------------------------------
 
-  void on_registry(std::map<std::string, store::Session> wanted, std::optional<Error> error, bool check_all) {
+  void on_registry(std::map<std::string, store::Session> listed, std::optional<Error> error, bool check_all) {
     --jobs_;
     ++counters_.registry_reloads;
     if (error) {
       emit({.kind = EventKind::session_error, .reason = error->what()});
     } else {
-      for (auto& [id, s] : sessions_) {
-        if (!wanted.count(id) && !s->retiring) {
-          s->retiring = true;
-          emit_for(*s, EventKind::session_removed);
-        }
-      }
-      for (auto& [id, listed_session] : wanted) {
-        if (sessions_.count(id)) continue;
-        auto session = std::make_unique<Session>(home_, asio::make_strand(pool_.get_executor()), std::move(listed_session));
-        emit_for(*session, EventKind::session_added);
-        watch(*session);
-        auto& added = *sessions_.emplace(id, std::move(session)).first->second;
-        if (!check_all) check(added);
-      }
+      reconcile(listed, check_all);
     }
     std::vector<std::string> forget;
-    std::vector<std::string> to_check;
     for (auto& [id, s] : sessions_) {
       if (s->retiring && s->phase == Phase::idle && !s->check_in_flight) forget.push_back(id);
-      else if (check_all) to_check.push_back(id);
     }
     for (const auto& id : forget) forget_session(id);
-    if (check_all) check_in_slices(std::move(to_check), 0);
+    if (check_all) check_in_slices(std::nullopt, 0);
+    // What is left of the listing is freed on the pool: at 10,000 sessions, milliseconds.
+    asio::post(pool_, [unused = std::move(listed)] {});
     maybe_finish_stop();
+  }
+
+  // Sessions new in the registry are added (and checked, unless a sweep checks everything);
+  // sessions gone from it are retired. Both maps are ordered by id: one walk finds both.
+  void reconcile(std::map<std::string, store::Session>& listed, bool check_all) {
+    auto known = sessions_.begin();
+    auto retire = [this](Session& s) {
+      if (s.retiring) return;
+      s.retiring = true;
+      emit_for(s, EventKind::session_removed);
+    };
+    for (auto& [id, listed_session] : listed) {
+      while (known != sessions_.end() && known->first < id) retire(*(known++)->second);
+      if (known != sessions_.end() && known->first == id) {
+        ++known;
+        continue;
+      }
+      // Inserted before `known`, which stays valid: the walk goes on from there.
+      auto session = std::make_unique<Session>(home_, asio::make_strand(pool_.get_executor()), std::move(listed_session));
+      emit_for(*session, EventKind::session_added);
+      watch(*session);
+      auto& added = *sessions_.emplace(id, std::move(session)).first->second;
+      if (!check_all) check(added);
+    }
+    while (known != sessions_.end()) retire(*(known++)->second);
   }
 
   // A sweep dispatches its checks a slice at a time, each slice its own handler, so that the
   // caller's loop never runs one long handler (10,000 sessions at once held it for tens of ms).
+  // A slice resumes after the last id it checked: sessions added or forgotten meanwhile are fine.
   static constexpr std::size_t kChecksPerSlice = 256;
 
-  void check_in_slices(std::vector<std::string> ids, std::size_t from) {
-    std::size_t end = std::min(ids.size(), from + kChecksPerSlice);
-    for (std::size_t i = from; i < end; ++i) {
-      if (Session* s = find(ids[i])) check(*s);
-    }
-    if (end < ids.size() && !stopping_) {
+  void check_in_slices(std::optional<std::string> after, int checked) {
+    auto it = after ? sessions_.upper_bound(*after) : sessions_.begin();
+    for (std::size_t n = 0; it != sessions_.end() && n < kChecksPerSlice; ++it, ++n, ++checked) check(*it->second);
+    if (it != sessions_.end() && !stopping_) {
       ++jobs_;
-      asio::post(home_, [weak = weak_from_this(), ids = std::move(ids), end]() mutable {
+      asio::post(home_, [weak = weak_from_this(), last = std::prev(it)->first, checked] {
         if (auto self = weak.lock()) {
           --self->jobs_;
-          self->check_in_slices(std::move(ids), end);
+          self->check_in_slices(last, checked);
           self->maybe_finish_stop();
         }
       });
       return;
     }
-    emit({.kind = EventKind::sweep_completed, .tries = static_cast<int>(end)});
+    emit({.kind = EventKind::sweep_completed, .tries = checked});
     arm_sweep_timer();
   }
 
