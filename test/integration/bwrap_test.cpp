@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
+#include <stdexcept>
 
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/runtime/child_process.hpp"
@@ -46,11 +47,48 @@ const std::string& bwrap_problem() {
     if (!bwrap_problem().empty()) GTEST_SKIP() << bwrap_problem();    \
   } while (false)
 
+// The sandbox has a fresh /tmp, so a build under /tmp (a CI checkout, say) cannot be seen from
+// inside it: the fake agent (a self-contained executable) is copied once per test process to
+// /var/tmp, which the sandbox shows read-only, and removed at exit.
+class SandboxVisibleAgent {
+ public:
+  SandboxVisibleAgent() {
+    std::filesystem::path built = HOSTSWEEP_FAKE_AGENT_PATH;
+    if (built.string().rfind("/tmp/", 0) != 0) {
+      path_ = built;
+      return;
+    }
+    std::string dir = "/var/tmp/hostsweep-bwrap-XXXXXX";
+    if (!::mkdtemp(dir.data())) throw std::runtime_error("mkdtemp in /var/tmp failed");
+    dir_ = dir;
+    path_ = dir_ / built.filename();
+    std::filesystem::copy_file(built, path_);
+  }
+  ~SandboxVisibleAgent() {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  SandboxVisibleAgent(const SandboxVisibleAgent&) = delete;
+  SandboxVisibleAgent& operator=(const SandboxVisibleAgent&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path path_;
+};
+
+const std::filesystem::path& sandbox_visible_agent() {
+  static const SandboxVisibleAgent agent;
+  return agent.path();
+}
+
 // The fake agent in the sandbox, started through a shell that first records what it sees:
 // its working directory, {session_dir}, and the inodes of its fd 3 and of the session's lock.
 supervisor::SupervisorOptions bwrap_options() {
   auto options = fast_options();
   options.runtime.kind = runtime::RuntimeKind::bwrap;
+  options.runtime.agent_command.front() = sandbox_visible_agent().string();
   std::vector<std::string> command = {
       "/bin/sh", "-c",
       "echo \"$PWD {session_dir} $(stat -L -c %i /proc/self/fd/3) $(stat -c %i .hostsweep.lock)\" > .sandbox-seen; "
