@@ -1,5 +1,7 @@
 #include "schema.hpp"
 
+#include <sqlite3.h>
+
 #include <set>
 #include <string>
 
@@ -7,8 +9,6 @@
 
 #include "hostsweep/error.hpp"
 #include "sqlite.hpp"
-
-#include <sqlite3.h>
 
 namespace hostsweep::store::detail {
 namespace {

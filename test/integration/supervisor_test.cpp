@@ -46,16 +46,9 @@ TEST(Supervisor, AScheduledMessageWakesItsContainerWhenDueNotBefore) {
 
 TEST(Supervisor, CrashMidMessageIsRetriedAndCompletedByTheNextContainer) {
   SupervisorHarness h;
-  h.create_session("s1", {"crash-after-claim", "normal"});
-  h.start();
-  auto id = h.enqueue("s1");
-  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
-  EXPECT_EQ(h.message("s1", id).tries, 1);
-  EXPECT_EQ(h.count(EventKind::message_retried, "s1"), 1) << h.story();
-  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 2) << h.story();
-  auto exited = h.of(EventKind::container_exited);
-  ASSERT_FALSE(exited.empty());
-  EXPECT_EQ(exited.front().exit->signal, SIGKILL);
+  auto first_exit = expect_crash_is_retried_and_completed(h);
+  ASSERT_TRUE(first_exit);
+  EXPECT_EQ(first_exit->signal, SIGKILL);
 }
 
 TEST(Supervisor, AHungContainerIsKilledAtItsDeadlineAndItsMessageRetried) {

@@ -4,6 +4,7 @@
 // timeouts; nothing asserts a wall-clock bound.
 
 #include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -144,5 +146,24 @@ class SupervisorHarness {
   std::vector<supervisor::Event> events_;
   std::map<std::string, store::SessionFiles> sessions_;
 };
+
+// The story every runtime must tell: a container dies holding its claim, and the message is
+// retried once and completed by the next container. Returns how the first container ended.
+inline std::optional<runtime::ExitStatus> expect_crash_is_retried_and_completed(SupervisorHarness& h) {
+  using supervisor::EventKind;
+  h.create_session("s1", {"crash-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  EXPECT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(h.message("s1", id).tries, 1);
+  EXPECT_EQ(h.count(EventKind::message_retried, "s1"), 1) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 2) << h.story();
+  auto exited = h.of(EventKind::container_exited);
+  if (exited.empty()) {
+    ADD_FAILURE() << "no container exited\n" << h.story();
+    return std::nullopt;
+  }
+  return exited.front().exit;
+}
 
 }  // namespace hostsweep::testing
