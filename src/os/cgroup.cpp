@@ -1,19 +1,26 @@
 #include "hostsweep/os/cgroup.hpp"
 
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <map>
+#include <set>
 #include <system_error>
 #include <thread>
 #include <utility>
 
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
@@ -545,6 +552,182 @@ std::vector<Cgroup> CgroupTree::populated() const {
   for (auto& cgroup : containers())
     if (cgroup.populated()) out.push_back(std::move(cgroup));
   return out;
+}
+
+// ---- CgroupEventsWatcher ------------------------------------------------------------------------
+
+namespace {
+
+// IN_MODIFY is what kernfs sends; the others are there should a kernel ever say that the file
+// went away, so that the key is told rather than left on a dead watch.
+constexpr std::uint32_t kEventsMask = IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF;
+
+struct alignas(alignof(inotify_event)) EventsBuffer {
+  std::array<char, 16 * 1024> bytes;
+};
+
+}  // namespace
+
+class CgroupEventsWatcher::Impl : public std::enable_shared_from_this<CgroupEventsWatcher::Impl> {
+ public:
+  Impl(boost::asio::any_io_executor executor, ChangeHandler on_change, OverflowHandler on_overflow)
+      : descriptor_(std::move(executor)), on_change_(std::move(on_change)), on_overflow_(std::move(on_overflow)) {
+    int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) fail(Errc::io_error, fmt::format("cannot create an inotify instance: {}", reason(errno)));
+    boost::system::error_code ec;
+    descriptor_.assign(fd, ec);
+    if (ec) {
+      ::close(fd);
+      fail(Errc::io_error, fmt::format("cannot register the inotify fd: {}", ec.message()));
+    }
+  }
+
+  // Not in the constructor: the read loop needs weak_from_this().
+  void start() { start_read(); }
+
+  std::error_code add(const std::string& key, const fs::path& file) {
+    if (!descriptor_.is_open()) return std::make_error_code(std::errc::bad_file_descriptor);
+    int wd = ::inotify_add_watch(descriptor_.native_handle(), file.c_str(), kEventsMask);
+    if (wd < 0) return {errno, std::generic_category()};
+    auto old = keys_.find(key);
+    if (old != keys_.end()) {
+      if (old->second == wd) return {};  // the same file: keep what is pending
+      detach(key, old->second);
+    }
+    keys_[key] = wd;
+    wds_[wd].insert(key);
+    gone_.erase(key);
+    return {};
+  }
+
+  void remove(const std::string& key) {
+    gone_.erase(key);
+    auto it = keys_.find(key);
+    if (it == keys_.end()) return;
+    detach(key, it->second);
+    keys_.erase(it);
+  }
+
+  std::size_t size() const noexcept { return keys_.size(); }
+  bool is_open() const noexcept { return descriptor_.is_open(); }
+
+  void close() {
+    boost::system::error_code ignored;
+    descriptor_.close(ignored);  // the kernel drops every watch with the fd
+    keys_.clear();
+    wds_.clear();
+    gone_.clear();
+  }
+
+ private:
+  void detach(const std::string& key, int wd) {
+    auto it = wds_.find(wd);
+    if (it == wds_.end()) return;
+    it->second.erase(key);
+    if (!it->second.empty()) return;
+    wds_.erase(it);
+    ::inotify_rm_watch(descriptor_.native_handle(), wd);  // EINVAL when the kernel dropped it: fine
+  }
+
+  void start_read() {
+    // The buffer belongs to the pending read, so that it outlives a watcher destroyed meanwhile.
+    descriptor_.async_read_some(boost::asio::buffer(buffer_->bytes),
+                                [weak = weak_from_this(), buffer = buffer_](const boost::system::error_code& ec,
+                                                                            std::size_t n) {
+                                  auto self = weak.lock();
+                                  if (!self || !self->descriptor_.is_open()) return;
+                                  self->on_read(ec, *buffer, n);
+                                });
+  }
+
+  void on_read(const boost::system::error_code& ec, const EventsBuffer& buffer, std::size_t n) {
+    if (ec == boost::asio::error::operation_aborted) return;
+    if (ec) {
+      close();
+      if (on_overflow_) on_overflow_();
+      return;
+    }
+    // Which keys, each with the watch it had when its event was read.
+    std::map<std::string, int> changed;
+    bool overflow = false;
+    gone_.clear();
+    for (std::size_t offset = 0; offset + sizeof(inotify_event) <= n;) {
+      inotify_event event;
+      std::memcpy(&event, buffer.bytes.data() + offset, sizeof event);
+      offset += sizeof(inotify_event) + event.len;
+      if (event.mask & IN_Q_OVERFLOW) {
+        overflow = true;
+        continue;
+      }
+      auto it = wds_.find(event.wd);
+      if (it == wds_.end()) continue;  // removed already
+      for (const auto& key : it->second) changed[key] = event.wd;
+      if (event.mask & IN_IGNORED) {
+        // The kernel dropped this watch: its keys are told once and forgotten.
+        for (const auto& key : it->second) {
+          keys_.erase(key);
+          gone_.insert(key);
+        }
+        wds_.erase(it);
+      }
+    }
+    // Re-armed before the handlers run, so that one that throws does not stop the watcher.
+    start_read();
+    auto self = shared_from_this();  // a handler may destroy the watcher
+    for (const auto& [key, wd] : changed) {
+      if (!descriptor_.is_open()) return;
+      // Still the watch whose event this is (a handler may have removed or replaced the key).
+      auto now = keys_.find(key);
+      bool current = now == keys_.end() ? gone_.contains(key) : now->second == wd;
+      if (current && on_change_) on_change_(key);
+    }
+    if (overflow && descriptor_.is_open() && on_overflow_) on_overflow_();
+  }
+
+  boost::asio::posix::stream_descriptor descriptor_;
+  ChangeHandler on_change_;
+  OverflowHandler on_overflow_;
+  std::map<std::string, int> keys_;
+  std::map<int, std::set<std::string>> wds_;
+  std::set<std::string> gone_;  // keys whose watch the kernel dropped in the read being handled
+  std::shared_ptr<EventsBuffer> buffer_ = std::make_shared<EventsBuffer>();
+};
+
+CgroupEventsWatcher::CgroupEventsWatcher(boost::asio::any_io_executor executor, ChangeHandler on_change,
+                                         OverflowHandler on_overflow)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(on_change), std::move(on_overflow))) {
+  impl_->start();
+}
+
+CgroupEventsWatcher::~CgroupEventsWatcher() {
+  if (impl_) impl_->close();
+}
+
+CgroupEventsWatcher::CgroupEventsWatcher(CgroupEventsWatcher&& other) noexcept : impl_(std::move(other.impl_)) {}
+
+CgroupEventsWatcher& CgroupEventsWatcher::operator=(CgroupEventsWatcher&& other) noexcept {
+  if (this != &other) {
+    if (impl_) impl_->close();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+std::error_code CgroupEventsWatcher::add(const std::string& key, const Cgroup& cgroup) {
+  if (!impl_) return std::make_error_code(std::errc::bad_file_descriptor);
+  return impl_->add(key, cgroup.events_file());
+}
+
+void CgroupEventsWatcher::remove(const std::string& key) {
+  if (impl_) impl_->remove(key);
+}
+
+std::size_t CgroupEventsWatcher::size() const noexcept { return impl_ ? impl_->size() : 0; }
+
+bool CgroupEventsWatcher::is_open() const noexcept { return impl_ && impl_->is_open(); }
+
+void CgroupEventsWatcher::close() {
+  if (impl_) impl_->close();
 }
 
 // ---- cgroup_detail ------------------------------------------------------------------------------

@@ -473,28 +473,66 @@ TEST(Cgroup, CreateIsIdempotentAndRecreatesTheSubtree) {
   EXPECT_TRUE(fs::is_directory(cgroup.path()));
 }
 
-// (b): cgroup.kill ends a setsid'd grandchild.
-TEST(Cgroup, KillEndsAnEscapee) {
+// Runs a loop for an events watcher and records what it says.
+struct EventsLoop {
+  boost::asio::io_context io;
+  std::vector<std::string> keys;
+  int overflows = 0;
+  std::unique_ptr<CgroupEventsWatcher> watcher = std::make_unique<CgroupEventsWatcher>(
+      io.get_executor(), [this](const std::string& key) { keys.push_back(key); }, [this] { ++overflows; });
+
+  bool heard(const std::string& key) const { return std::ranges::count(keys, key) > 0; }
+  bool run_until(const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      io.run_one_for(50ms);
+      if (io.stopped()) io.restart();
+    }
+    return true;
+  }
+  // Lets anything already queued arrive: a slow machine can make a check that nothing came pass
+  // wrongly, never fail wrongly.
+  void settle() {
+    io.run_for(300ms);
+    io.restart();
+  }
+};
+
+// (a) and (b): the file watch hears the cgroup fill and empty; cgroup.kill ends a setsid'd
+// grandchild.
+TEST(Cgroup, KillEndsAnEscapeeAndTheEventsWatcherHearsTheCgroupEmpty) {
   SKIP_WITHOUT_CGROUPS();
   TestTree t;
   ASSERT_TRUE(t.tree);
   auto cgroup = t.tree->container("g", "s");
   cgroup.create();
+  EventsLoop loop;
+  // Before anything has read cgroup.events: the watch must not depend on its inode being cached.
+  ASSERT_FALSE(loop.watcher->add("s", cgroup));
+
   Child child(kEscapee, cgroup.path());
+  EXPECT_TRUE(loop.run_until([&] { return loop.heard("s"); })) << "no event for populated 0 -> 1";
   ASSERT_TRUE(wait_until([&] { return escaped(cgroup.path()); })) << procs(cgroup.path()).size();
   auto pids = procs(cgroup.path());
   EXPECT_TRUE(cgroup.populated());
   EXPECT_EQ(t.tree->populated().size(), 1u);
+
+  loop.keys.clear();
   cgroup.kill();
   EXPECT_TRUE(WIFSIGNALED(child.wait()));
-  ASSERT_TRUE(wait_until([&] { return !cgroup.populated(); }));
+  ASSERT_TRUE(loop.run_until([&] { return loop.heard("s") && !cgroup.populated(); }))
+      << "populated " << cgroup.populated() << ", heard " << loop.heard("s");
   for (pid_t pid : pids) EXPECT_TRUE(wait_until([&] { return ended(pid); })) << pid;
   EXPECT_TRUE(procs(cgroup.path()).empty());
   EXPECT_TRUE(cgroup.remove());
   EXPECT_FALSE(fs::exists(cgroup.path()));
+  loop.watcher->remove("s");
+  EXPECT_EQ(loop.watcher->size(), 0u);
+  EXPECT_EQ(loop.overflows, 0);
 }
 
-// Why a directory watch does not do: kernfs tells a directory watch about cgroup.events only while
+// Why CgroupEventsWatcher exists: kernfs tells a directory watch about cgroup.events only while
 // the file's inode is cached. Held open, it is, and the directory watch hears the change; what a
 // directory watch hears of a cgroup whose file nobody opened is only recorded (on kernel 6.18:
 // nothing), since anything on the host that reads the file would change the answer.
@@ -536,6 +574,110 @@ TEST(Cgroup, ADirectoryWatchHearsCgroupEventsOnlyWhileTheFileIsCached) {
   }
   EXPECT_TRUE(heard_events());
   EXPECT_TRUE(wait_until([&] { return !cgroup.populated(); }));
+}
+
+TEST(CgroupEventsWatcher, TellsKeysApartAndIsSilentAfterRemove) {
+  SKIP_WITHOUT_CGROUPS();
+  TestTree t;
+  ASSERT_TRUE(t.tree);
+  auto a = t.tree->container("g", "a");
+  auto b = t.tree->container("g", "b");
+  a.create();
+  b.create();
+  EventsLoop loop;
+  ASSERT_FALSE(loop.watcher->add("a", a));
+  ASSERT_FALSE(loop.watcher->add("b", b));
+  ASSERT_FALSE(loop.watcher->add("a-again", a));  // two keys, one cgroup: both told
+  EXPECT_EQ(loop.watcher->size(), 3u);
+  Child in_a("exec sleep 60", a.path());
+  Child in_b("exec sleep 60", b.path());
+  ASSERT_TRUE(loop.run_until([&] { return loop.heard("a") && loop.heard("a-again") && loop.heard("b"); }));
+
+  loop.keys.clear();
+  a.kill();
+  in_a.wait();
+  ASSERT_TRUE(loop.run_until([&] { return loop.heard("a") && !a.populated(); }));
+  loop.settle();
+  EXPECT_TRUE(loop.heard("a-again"));
+  EXPECT_FALSE(loop.heard("b"));
+
+  loop.keys.clear();
+  loop.watcher->remove("b");
+  b.kill();
+  in_b.wait();
+  ASSERT_TRUE(wait_until([&] { return !b.populated(); }));
+  loop.settle();
+  EXPECT_TRUE(loop.keys.empty());
+  EXPECT_EQ(loop.watcher->size(), 2u);
+}
+
+TEST(CgroupEventsWatcher, FollowsACgroupMadeAgainOnceReAdded) {
+  SKIP_WITHOUT_CGROUPS();
+  TestTree t;
+  ASSERT_TRUE(t.tree);
+  auto cgroup = t.tree->container("g", "s");
+  cgroup.create();
+  EventsLoop loop;
+  ASSERT_FALSE(loop.watcher->add("s", cgroup));
+  ASSERT_TRUE(cgroup.remove());
+  EXPECT_EQ(loop.watcher->add("s", cgroup), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(loop.watcher->size(), 1u);  // the old watch stays until replaced or removed
+  cgroup.create();
+  ASSERT_FALSE(loop.watcher->add("s", cgroup));
+  EXPECT_EQ(loop.watcher->size(), 1u);
+  Child child("exec sleep 60", cgroup.path());
+  EXPECT_TRUE(loop.run_until([&] { return loop.heard("s"); }));
+}
+
+TEST(CgroupEventsWatcher, AddOfAMissingCgroupFailsAndAClosedWatcherRefuses) {
+  SKIP_WITHOUT_CGROUPS();
+  TestTree t;
+  ASSERT_TRUE(t.tree);
+  EventsLoop loop;
+  EXPECT_EQ(loop.watcher->add("s", t.tree->container("g", "missing")), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(loop.watcher->size(), 0u);
+  EXPECT_TRUE(loop.watcher->is_open());
+  loop.watcher->close();
+  EXPECT_FALSE(loop.watcher->is_open());
+  auto cgroup = t.tree->container("g", "s");
+  cgroup.create();
+  EXPECT_EQ(loop.watcher->add("s", cgroup), std::errc::bad_file_descriptor);
+  CgroupEventsWatcher moved(std::move(*loop.watcher));
+  EXPECT_FALSE(loop.watcher->is_open());  // NOLINT(bugprone-use-after-move): closed by contract
+}
+
+TEST(CgroupEventsWatcher, AHandlerMayDestroyItsWatcher) {
+  SKIP_WITHOUT_CGROUPS();
+  TestTree t;
+  ASSERT_TRUE(t.tree);
+  auto a = t.tree->container("g", "a");
+  auto b = t.tree->container("g", "b");
+  a.create();
+  b.create();
+  boost::asio::io_context io;
+  int calls = 0;
+  std::unique_ptr<CgroupEventsWatcher> watcher;
+  watcher = std::make_unique<CgroupEventsWatcher>(
+      io.get_executor(),
+      [&](const std::string&) {
+        ++calls;
+        watcher.reset();
+      },
+      [] {});
+  ASSERT_FALSE(watcher->add("a", a));
+  ASSERT_FALSE(watcher->add("b", b));
+  Child in_a("exec sleep 60", a.path());
+  Child in_b("exec sleep 60", b.path());
+  ASSERT_TRUE(wait_until([&] { return procs(a.path()).size() == 1 && procs(b.path()).size() == 1; }));
+  // Both events are queued by now, most likely in one read: the second key must not be called.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (watcher && std::chrono::steady_clock::now() < deadline) {
+    io.run_one_for(50ms);
+    if (io.stopped()) io.restart();
+  }
+  io.run_for(300ms);
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(watcher);
 }
 
 // What kill() does on kernels without cgroup.kill.

@@ -20,8 +20,8 @@
 //   the inode cache at that moment (kernfs looks it up and drops the event when it is absent). A
 //   fresh cgroup whose cgroup.events nobody has opened reports nothing to a watch on its
 //   DIRECTORY, neither when it fills nor when it empties; once the file was read it does, until
-//   the inode is evicted. A watch on the FILE itself pins the inode and always hears it: watch
-//   events_file(), not the directory (os::DirectoryWatcher), to learn that a container ended.
+//   the inode is evicted. A watch on the FILE itself pins the inode and always hears it: use
+//   CgroupEventsWatcher (below), not os::DirectoryWatcher, to learn that a container ended.
 // - An event means "read cgroup.events again", not a value: the kernel delays a notification
 //   that follows another within 10 ms, and may fold two. So: add the watch, then read populated()
 //   once (the change may have come before the watch).
@@ -42,12 +42,18 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
 
 namespace hostsweep::os {
 
@@ -150,7 +156,7 @@ class Cgroup {
   bool remove() const;
 
   // The file whose modification tells that populated() may have changed: <path>/cgroup.events.
-  // Watch the file itself; a watch on path() misses it (top of this file).
+  // Watch the file itself (CgroupEventsWatcher); a watch on path() misses it (top of this file).
   std::filesystem::path events_file() const { return path_ / "cgroup.events"; }
 
  private:
@@ -214,6 +220,53 @@ class CgroupTree {
   std::string hierarchy_path_;
   CgroupLimits limits_;
   std::string controllers_;
+};
+
+// Tells when cgroups' cgroup.events change — when a container's cgroup fills or empties — for
+// many cgroups on one inotify instance (instances are scarce, watches are not; one fd is one
+// pending read on the executor). Each key watches the cgroup.events FILE of one cgroup, which is
+// what makes it reliable (see the top of this file).
+//
+// Coalescing: everything one read returns becomes one call per key. A call means "read
+// populated() again". Two keys on one cgroup share a kernel watch and are both called.
+//
+// Thread-safety: none. Use a CgroupEventsWatcher from its executor only.
+class CgroupEventsWatcher {
+ public:
+  // Called once per changed key per read, keys in sorted order.
+  using ChangeHandler = std::function<void(const std::string& key)>;
+  // Events were lost: the kernel's queue overflowed, or reading failed (then is_open() is false
+  // and nothing more is reported). Re-check every cgroup. Called after that read's change calls.
+  using OverflowHandler = std::function<void()>;
+
+  // Throws Error(io_error) when no inotify instance can be created (the caller then polls).
+  CgroupEventsWatcher(boost::asio::any_io_executor executor, ChangeHandler on_change, OverflowHandler on_overflow);
+  // Closes the fd. No handler is called after this, even for events already read, even when a
+  // handler destroys its own watcher.
+  ~CgroupEventsWatcher();
+  // A moved-from watcher is closed. Assigning over a watcher closes the one it held.
+  CgroupEventsWatcher(CgroupEventsWatcher&& other) noexcept;
+  CgroupEventsWatcher& operator=(CgroupEventsWatcher&& other) noexcept;
+  CgroupEventsWatcher(const CgroupEventsWatcher&) = delete;
+  CgroupEventsWatcher& operator=(const CgroupEventsWatcher&) = delete;
+
+  // Watches `cgroup` (its events_file()) under `key`; re-adding a key replaces its watch — do so
+  // after each create(), since a cgroup made again is a new file. On error nothing changes:
+  // ENOENT (the cgroup was not created), EACCES, ENOSPC (fs.inotify.max_user_watches),
+  // bad_file_descriptor after close(). Errors are in std::generic_category().
+  std::error_code add(const std::string& key, const Cgroup& cgroup);
+  // Stops watching `key` (do it when the cgroup is removed: the kernel would keep the watch on
+  // the dead file); no-op for an unknown key. Events of `key` already read are dropped.
+  void remove(const std::string& key);
+  std::size_t size() const noexcept;
+  // False after close(), or after a read failure reported through the overflow handler.
+  bool is_open() const noexcept;
+  // Stops reading and drops every watch; idempotent.
+  void close();
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;  // shared with the read loop, which holds it only while handling a read
 };
 
 // The pieces of open() that read no file, exposed for tests.
