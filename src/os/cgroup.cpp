@@ -457,6 +457,9 @@ std::optional<CgroupTree> CgroupTree::open(const CgroupSetting& setting, std::st
   if (automatic) {
     auto own = cgroup_detail::unified_path(self_cgroup);
     if (!own) return unavailable("this process is in no cgroup v2 hierarchy (no 0:: line in /proc/self/cgroup)");
+    // "/../.." is a cgroup outside this process's cgroup namespace: no mount here shows it.
+    if (own->find("/..") != std::string::npos)
+      return unavailable(fmt::format("this process's cgroup {} is outside its cgroup namespace", *own));
     if (mounts.empty())
       return unavailable("no cgroup v2 file system is mounted (no cgroup2 in /proc/self/mountinfo)");
     auto dir = cgroup_detail::locate(mounts, *own);
