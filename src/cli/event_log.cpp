@@ -55,8 +55,10 @@ void fields(const supervisor::Event& e, Put&& put) {
 
 }  // namespace
 
-EventLog::EventLog(const std::string& format, const std::string& level) : json_(format == "json") {
-  logger_ = std::make_shared<spdlog::logger>("hostsweep", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+EventLog::EventLog(const std::string& format, const std::string& level, std::shared_ptr<spdlog::sinks::sink> sink)
+    : json_(format == "json") {
+  if (!sink) sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  logger_ = std::make_shared<spdlog::logger>("hostsweep", std::move(sink));
   // JSON lines carry their own timestamp; text lines get a UTC one from spdlog.
   logger_->set_pattern(json_ ? "%v" : "%Y-%m-%dT%H:%M:%S.%eZ %-5l %v", spdlog::pattern_time_type::utc);
   logger_->set_level(spdlog::level::from_str(level));
@@ -85,11 +87,11 @@ void EventLog::operator()(const supervisor::Event& e) const {
     json.end_object();
     logger_->log(level, "{}", json.str());
   } else {
+    // Every value may come from a session file; the keys and the event name are ours.
     std::string line = name;
-    if (!e.session_id.empty()) line += " session=" + e.session_id;
+    if (!e.session_id.empty()) line += " session=" + escape_log_value(e.session_id);
     fields(e, [&](const char* key, const std::string& value) {
-      if (value.find(' ') != std::string::npos) line += fmt::format(" {}=\"{}\"", key, value);
-      else line += fmt::format(" {}={}", key, value);
+      line += fmt::format(" {}={}", key, escape_log_value(value));
     });
     logger_->log(level, "{}", line);
   }
@@ -107,7 +109,7 @@ void EventLog::note(const char* event, const std::string& message, bool warning)
         .end_object();
     logger_->log(level, "{}", json.str());
   } else {
-    logger_->log(level, "{} {}", event, message);
+    logger_->log(level, "{} {}", event, escape_text(message));  // it may quote a path or an error
   }
 }
 

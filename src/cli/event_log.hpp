@@ -1,7 +1,8 @@
 #pragma once
 // The daemon's log: every supervisor event becomes one line on stderr through spdlog, as text
 // or as one JSON object per line with the keys ts (UTC ISO 8601, milliseconds), level, event,
-// session (for session events) and the event's own fields.
+// session (for session events) and the event's own fields. Every value is escaped
+// (json_writer.hpp): a container's strings cannot forge a line or reach a terminal raw.
 
 #include <memory>
 #include <string>
@@ -10,13 +11,17 @@
 
 namespace spdlog {
 class logger;
+namespace sinks {
+class sink;
 }
+}  // namespace spdlog
 
 namespace hostsweep::cli {
 
 class EventLog {
  public:
-  EventLog(const std::string& format, const std::string& level);
+  // `sink` is stderr unless given (tests give one that they can read).
+  EventLog(const std::string& format, const std::string& level, std::shared_ptr<spdlog::sinks::sink> sink = nullptr);
 
   void operator()(const supervisor::Event& event) const;
 

@@ -205,12 +205,18 @@ void add_status_command(CLI::App& app, int& exit_code) {
   cmd->callback([opts, &exit_code] {
     const TimePoint now = policy::now_utc();
     std::vector<SessionStatus> rows;
-    // One unreadable session is reported and skipped; the others are still shown.
-    for (const auto& session : store::list_sessions(store::DataDir(opts->data_dir), false)) {
+    // One bad registry row or unreadable session is reported and skipped; the others are
+    // still shown. The messages may quote what a container wrote: escaped.
+    auto listing = store::list_sessions_checked(store::DataDir(opts->data_dir), false);
+    for (const auto& bad : listing.bad_rows) {
+      std::cerr << "hostsweep: error: " << escape_text(bad.what()) << '\n';
+      exit_code = exit_code_for(bad.code());
+    }
+    for (const auto& session : listing.sessions) {
       try {
         rows.push_back(read_status(session, now));
       } catch (const Error& e) {
-        std::cerr << "hostsweep: error: session " << session.record.id << ": " << e.what() << '\n';
+        std::cerr << "hostsweep: error: session " << session.record.id << ": " << escape_text(e.what()) << '\n';
         exit_code = exit_code_for(e.code());
       }
     }

@@ -1,6 +1,15 @@
 #pragma once
-// A minimal streaming JSON writer for the CLI's --json output: objects, arrays, strings,
-// numbers, booleans and null, with commas and escaping handled here.
+// How the CLI writes text that it does not trust (anything a container can write: message
+// ids, cron text, reasons, error messages that quote them) so that it can neither forge a
+// line nor reach a terminal as an escape sequence: the one place for that escaping
+// (FAILURE-MODES.md 21), for the text log, for messages on stderr, and for JSON.
+//
+// What is unsafe: C0 controls (\n, \r, ESC, NUL ...), DEL, C1 controls (U+0080-U+009F),
+// U+2028 and U+2029 (line breaks to some viewers), and the bidi embedding, override and
+// isolate controls (U+202A-U+202E, U+2066-U+2069: they reorder what a reader sees). What is
+// invalid: any byte that is not part of a well-formed UTF-8 sequence (Unicode table 3-7: no
+// overlong form, no encoded surrogate, nothing above U+10FFFF; a truncated sequence is
+// invalid byte by byte).
 
 #include <cstdint>
 #include <optional>
@@ -10,6 +19,21 @@
 
 namespace hostsweep::cli {
 
+// For free text (a message on stderr): every byte of an unsafe character and every invalid
+// byte becomes `\xNN`; everything else is kept as it is.
+std::string escape_text(std::string_view raw);
+
+// For a value in a text log line ` key=value`: as escape_text, and `\` is written `\\`, so
+// each `\xNN` stands for exactly one byte of the value. A value that is empty or holds
+// anything but printable ASCII other than `"` and `=` is put in double quotes (`"` inside
+// written `\"`), so that the pairs of a line stay unambiguous. Ordinary ids stay bare.
+std::string escape_log_value(std::string_view raw);
+
+// A minimal streaming JSON writer for the CLI's --json output and the JSON log: objects,
+// arrays, strings, numbers, booleans and null, with commas and escaping handled here.
+// Strings are always valid UTF-8 and valid JSON whatever bytes they are given: unsafe
+// characters are written `\uXXXX`, `"` and `\` escaped, and each invalid byte is replaced by
+// U+FFFD (written `\ufffd`), one per byte, so the output is the same for the same input.
 class JsonWriter {
  public:
   JsonWriter& begin_object();

@@ -56,7 +56,14 @@ void add_sweep_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", opts->json, "one JSON object per session on stdout");
   add_policy_options(*cmd, opts->policy);
   cmd->callback([opts, &exit_code] {
-    for (const auto& session : store::list_sessions(store::DataDir(opts->data_dir), true)) {
+    // A bad registry row is reported and skipped (its message escaped: it may quote what a
+    // container wrote); the good sessions are still swept.
+    auto listing = store::list_sessions_checked(store::DataDir(opts->data_dir), true);
+    for (const auto& bad : listing.bad_rows) {
+      std::cerr << "hostsweep: error: " << escape_text(bad.what()) << '\n';
+      exit_code = exit_code_for(bad.code());
+    }
+    for (const auto& session : listing.sessions) {
       const TimePoint now = policy::now_utc();
       try {
         auto outcome = sweep::sweep_once(session.files, opts->policy, now);
@@ -80,7 +87,7 @@ void add_sweep_command(CLI::App& app, int& exit_code) {
         }
       } catch (const Error& e) {
         // One bad session does not stop the sweep of the others.
-        std::cerr << "hostsweep: error: session " << session.record.id << ": " << e.what() << '\n';
+        std::cerr << "hostsweep: error: session " << session.record.id << ": " << escape_text(e.what()) << '\n';
         exit_code = exit_code_for(e.code());
       }
     }

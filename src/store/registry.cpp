@@ -23,9 +23,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 )sql";
 
+// rowid names a row whatever its id holds (NULL, a newline, 10 KB).
 constexpr const char* kSelectSessions =
-    "SELECT id, agent_group_id, coalesce(status, 'active'), coalesce(container_status, 'stopped'), last_active, "
-    "coalesce(created_at, '') FROM sessions";
+    "SELECT rowid, id, agent_group_id, coalesce(status, 'active'), coalesce(container_status, 'stopped'), "
+    "last_active, coalesce(created_at, '') FROM sessions";
 
 SQLite::Database open_registry(const DataDir& data) {
   std::error_code ec;
@@ -45,15 +46,56 @@ SQLite::Database open_registry(const DataDir& data) {
   return db;
 }
 
-SessionRecord read_record(SQLite::Statement& q) {
-  SessionRecord r;
-  r.id = q.getColumn(0).getString();
-  r.agent_group_id = q.getColumn(1).getString();
-  r.status = q.getColumn(2).getString();
-  r.container_status = q.getColumn(3).getString();
-  if (!q.getColumn(4).isNull()) r.last_active = q.getColumn(4).getString();
-  r.created_at = q.getColumn(5).getString();
-  return r;
+// One registry row as it is stored, before anything is trusted.
+struct Row {
+  std::int64_t rowid = 0;
+  bool id_is_null = false;
+  bool id_is_text = false;  // not a blob or a number either
+  bool group_is_null = false;
+  SessionRecord record;
+};
+
+Row read_row(SQLite::Statement& q) {
+  Row row;
+  row.rowid = q.getColumn(0).getInt64();
+  row.id_is_null = q.getColumn(1).isNull();
+  row.id_is_text = q.getColumn(1).isText();
+  row.group_is_null = q.getColumn(2).isNull();
+  SessionRecord& r = row.record;
+  r.id = q.getColumn(1).getString();
+  r.agent_group_id = q.getColumn(2).getString();
+  r.status = q.getColumn(3).getString();
+  r.container_status = q.getColumn(4).getString();
+  if (!q.getColumn(5).isNull()) r.last_active = q.getColumn(5).getString();
+  r.created_at = q.getColumn(6).getString();
+  return row;
+}
+
+Error bad_row(const DataDir& data, std::int64_t rowid, std::string_view what) {
+  return Error(Errc::corrupt_file, fmt::format("{} row {}: {}", data.registry().string(), rowid, what));
+}
+
+// The session a row names, or Error(corrupt_file) naming the row and what is wrong with it.
+Session session_of(const DataDir& data, Row row) {
+  const auto& r = row.record;
+  if (!row.id_is_text) {
+    throw bad_row(data, row.rowid, row.id_is_null ? "its session id is NULL" : "its session id is not text");
+  }
+  try {
+    validate_id("session id", r.id);  // first, so that the message names the row by its id when it can
+  } catch (const Error& e) {
+    throw bad_row(data, row.rowid, e.what());  // validate_id shows the id escaped and cut short
+  }
+  if (row.group_is_null) {
+    throw bad_row(data, row.rowid, fmt::format("session \"{}\": its agent group id is NULL", r.id));
+  }
+  SessionFiles files;
+  try {
+    files = data.session(r.agent_group_id, r.id);
+  } catch (const Error& e) {
+    throw bad_row(data, row.rowid, fmt::format("session \"{}\": {}", r.id, e.what()));
+  }
+  return Session{std::move(row.record), std::move(files)};
 }
 
 // Removes a half-built directory; used on every failure path of create_session.
@@ -131,44 +173,65 @@ Session create_session(const DataDir& data, std::string_view agent_group_id,
   });
 }
 
-std::vector<Session> list_sessions(const DataDir& data, bool active_only) {
+SessionListing list_sessions_checked(const DataDir& data, bool active_only) {
   auto db = open_registry(data);
   return guarded(data.registry(), [&] {
-    std::string sql = std::string(kSelectSessions) + (active_only ? " WHERE status = 'active'" : "") + " ORDER BY id";
-    SQLite::Statement q(db, sql);
-    std::vector<Session> out;
+    // Every row, so that a second row for an id is seen whatever the statuses; rows with the
+    // same id come together, the first inserted first.
+    SQLite::Statement q(db, std::string(kSelectSessions) + " ORDER BY id, rowid");
+    SessionListing out;
+    std::optional<std::pair<std::string, std::int64_t>> first;  // the current id and its first row
     while (q.executeStep()) {
-      SessionRecord record = read_record(q);
-      // A registry row with a bad id is reported, not followed outside the data directory.
-      SessionFiles files = data.session(record.agent_group_id, record.id);
-      out.push_back({std::move(record), std::move(files)});
+      Row row = read_row(q);
+      const bool duplicate = row.id_is_text && first && row.record.id == first->first;
+      if (row.id_is_text && !duplicate) first.emplace(row.record.id, row.rowid);
+      if (active_only && row.record.status != "active") continue;
+      const std::int64_t rowid = row.rowid;
+      try {
+        Session session = session_of(data, std::move(row));
+        if (!duplicate) {
+          out.sessions.push_back(std::move(session));
+          continue;
+        }
+        // Checked before, so that the id shown here is a valid one.
+        out.bad_rows.push_back(bad_row(data, rowid, fmt::format("a second row for session \"{}\" (the first is row {})",
+                                                                session.record.id, first->second)));
+      } catch (const Error& e) {
+        out.bad_rows.push_back(e);
+      }
     }
     return out;
   });
 }
 
+std::vector<Session> list_sessions(const DataDir& data, bool active_only) {
+  return list_sessions_checked(data, active_only).sessions;
+}
+
 Session find_session(const DataDir& data, std::string_view session_id) {
   validate_id("session id", session_id);
   auto db = open_registry(data);
-  auto record = guarded(data.registry(), [&]() -> std::optional<SessionRecord> {
-    SQLite::Statement q(db, std::string(kSelectSessions) + " WHERE id = ?");
+  auto row = guarded(data.registry(), [&]() -> std::optional<Row> {
+    // The first row inserted is the session, as in the listing.
+    SQLite::Statement q(db, std::string(kSelectSessions) + " WHERE id = ? ORDER BY rowid LIMIT 1");
     q.bind(1, std::string(session_id));
     if (!q.executeStep()) return std::nullopt;
-    return read_record(q);
+    return read_row(q);
   });
-  if (!record) {
+  if (!row) {
     throw Error(Errc::not_found, fmt::format("unknown session \"{}\" (not in {})", session_id, data.registry().string()));
   }
-  SessionFiles files = data.session(record->agent_group_id, record->id);
+  Session session = session_of(data, std::move(*row));
   std::error_code ec;
-  if (!fs::is_directory(files.dir, ec)) {
-    throw Error(Errc::not_found, fmt::format("session \"{}\": its directory {} is missing", session_id, files.dir.string()));
+  if (!fs::is_directory(session.files.dir, ec)) {
+    throw Error(Errc::not_found,
+                fmt::format("session \"{}\": its directory {} is missing", session_id, session.files.dir.string()));
   }
-  if (!fs::is_regular_file(files.inbound(), ec)) {
+  if (!fs::is_regular_file(session.files.inbound(), ec)) {
     throw Error(Errc::corrupt_file,
-                fmt::format("{} is not a session directory (no inbound.db)", files.dir.string()));
+                fmt::format("{} is not a session directory (no inbound.db)", session.files.dir.string()));
   }
-  return Session{std::move(*record), std::move(files)};
+  return session;
 }
 
 }  // namespace hostsweep::store
