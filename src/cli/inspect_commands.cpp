@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
-#include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
@@ -25,7 +24,7 @@ struct SessionStatus {
 SessionStatus read_status(const store::Session& session, TimePoint now) {
   SessionStatus s;
   s.record = session.record;
-  s.container_running = os::SessionLock::is_held(session.files.lock());
+  s.container_running = sweep::container_may_run(session.files);
   s.inbound = store::summarize_inbound(session.files, now);
   s.claims = static_cast<int>(policy::claimed_ids(store::read_outbound(session.files).acks).size());
   s.heartbeat = store::read_heartbeat(session.files);
@@ -106,7 +105,7 @@ void print_plan(const store::Session& session, const policy::SweepFacts& facts, 
 
   std::cout << "3. liveness: ";
   if (!facts.container_running) std::cout << "no container to judge\n";
-  else if (!plan.stuck) std::cout << "cannot judge: the lock holder did not record its start time\n";
+  else if (!plan.stuck) std::cout << "cannot judge: the lock holder recorded no container (a maintenance pass?)\n";
   else if (plan.stuck->verdict == policy::StuckVerdict::healthy) std::cout << plan.stuck->reason << '\n';
   else std::cout << fmt::format("kill ({}): {}\n", policy::to_string(plan.stuck->verdict), plan.stuck->reason);
 

@@ -7,11 +7,13 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <iostream>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "event_log.hpp"
+#include "hostsweep/error.hpp"
 #include "hostsweep/supervisor/supervisor.hpp"
 #include "run_settings.hpp"
 
@@ -51,7 +53,13 @@ void add_run_command(CLI::App& app) {
              fmt::format("data dir {}, runtime {}, sweep every {}", config.data_dir,
                          runtime::to_string(config.supervisor.runtime.kind),
                          policy::format_duration(config.supervisor.sweep_interval)));
-    supervisor.start();
+    try {
+      supervisor.start();
+    } catch (const Error& e) {
+      // Another daemon has this data directory: not bad input, a refusal (status 1).
+      if (e.code() == Errc::already_exists) throw std::runtime_error(e.what());
+      throw;
+    }
     io.run();
   });
 }

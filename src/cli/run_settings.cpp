@@ -1,6 +1,11 @@
 #include "run_settings.hpp"
 
+#include <grp.h>
+#include <pwd.h>
+
 #include <toml++/toml.h>
+
+#include <charconv>
 
 #include <functional>
 #include <stdexcept>
@@ -44,6 +49,40 @@ bool bool_value(const std::string& text) {
   if (text == "true" || text == "1" || text == "yes") return true;
   if (text == "false" || text == "0" || text == "no") return false;
   throw std::invalid_argument(fmt::format("\"{}\" is not true or false", text));
+}
+
+// Runs `parse`, turning the project's Error into the invalid_argument this table reports.
+template <typename F>
+auto reraise(F&& parse) {
+  try {
+    return parse();
+  } catch (const Error& e) {
+    throw std::invalid_argument(e.what());
+  }
+}
+
+std::uint64_t size_value(const std::string& text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  std::uint64_t scale = unit.empty() ? 1 : unit == "K" ? 1ULL << 10 : unit == "M" ? 1ULL << 20 : unit == "G" ? 1ULL << 30 : 0;
+  if (ec != std::errc{} || end == text.data() || scale == 0 || value == 0 || value > (~0ULL) / scale) {
+    throw std::invalid_argument(fmt::format("\"{}\" is not a size (write e.g. 512M, 2G, 1048576)", text));
+  }
+  return value * scale;
+}
+
+// A name or a number, resolved now: a typo is an error at start, not at the first spawn.
+uid_t user_value(const std::string& text) {
+  if (auto* pw = ::getpwnam(text.c_str())) return pw->pw_uid;
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) return static_cast<uid_t>(std::stoul(text));
+  throw std::invalid_argument(fmt::format("no user \"{}\" on this host", text));
+}
+
+gid_t group_value(const std::string& text) {
+  if (auto* gr = ::getgrnam(text.c_str())) return gr->gr_gid;
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) return static_cast<gid_t>(std::stoul(text));
+  throw std::invalid_argument(fmt::format("no group \"{}\" on this host", text));
 }
 
 // A duration field of `Target` reached through `field`.
@@ -144,6 +183,26 @@ const std::vector<Setting<RunConfig>>& settings() {
                           [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.cap; }),
       duration<RunConfig>("start-backoff-reset", "an uptime this long clears the start backoff",
                           [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.reset_after; }),
+      {"cgroup", "a cgroup v2 per container: auto (when the host allows it), off, or the parent cgroup's path",
+       [](const RunConfig& c) { return c.supervisor.cgroup.to_string(); },
+       [](RunConfig& c, const std::string& v) { c.supervisor.cgroup = reraise([&] { return os::CgroupSetting::parse(v); }); },
+       "auto|off|PATH"},
+      {"memory-max", "each container's memory.max in bytes (K, M, G suffixes), needs the memory controller",
+       [](const RunConfig&) { return std::string("none"); },
+       [](RunConfig& c, const std::string& v) { c.supervisor.limits.memory_max = size_value(v); }, "BYTES"},
+      {"pids-max", "each container's pids.max, needs the pids controller", [](const RunConfig&) { return std::string("none"); },
+       [](RunConfig& c, const std::string& v) { c.supervisor.limits.pids_max = static_cast<std::uint64_t>(int_value(v, 1, 4194304)); },
+       "N"},
+      {"cpu-weight", "each container's cpu.weight (1-10000), needs the cpu controller",
+       [](const RunConfig&) { return std::string("none"); },
+       [](RunConfig& c, const std::string& v) { c.supervisor.limits.cpu_weight = static_cast<std::uint32_t>(int_value(v, 1, 10000)); },
+       "N"},
+      {"run-as-user", "run containers as this user (name or uid); the process runtime isolates nothing else",
+       [](const RunConfig&) { return std::string("the daemon's"); },
+       [](RunConfig& c, const std::string& v) { c.supervisor.run_as_uid = user_value(v); }, "USER"},
+      {"run-as-group", "and this group (name or gid; default the user's primary group)",
+       [](const RunConfig&) { return std::string("the user's"); },
+       [](RunConfig& c, const std::string& v) { c.supervisor.run_as_gid = group_value(v); }, "GROUP"},
       {"database-threads", "threads for SQLite work",
        [](const RunConfig& c) { return std::to_string(c.supervisor.database_threads); },
        [](RunConfig& c, const std::string& v) { c.supervisor.database_threads = static_cast<std::size_t>(int_value(v, 1, 64)); }},
@@ -226,6 +285,11 @@ RunConfig RunSettings::resolve() const {
   }
   if (config.supervisor.runtime.agent_command.empty()) {
     throw Error(Errc::invalid_argument, "no agent command: set --agent-command or the agent-command key");
+  }
+  // A user without a group runs with the user's primary group, never the daemon's (root's).
+  if (config.supervisor.run_as_uid && !config.supervisor.run_as_gid) {
+    if (auto* pw = ::getpwuid(*config.supervisor.run_as_uid)) config.supervisor.run_as_gid = pw->pw_gid;
+    else throw Error(Errc::invalid_argument, "--run-as-user: a uid without a user entry needs --run-as-group");
   }
   // The timezone setting validated the zone into the policy; the supervisor takes it by name.
   if (config.supervisor.policy.zone) config.supervisor.timezone = config.supervisor.policy.zone->name();

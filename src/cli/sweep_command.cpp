@@ -19,6 +19,18 @@ int count_action(const sweep::PassResult& outcome, policy::RetryAction action) {
 }
 
 std::string describe(const sweep::PassResult& outcome, TimePoint now) {
+  // A session another process holds, or whose dead supervisor's container still runs, is not
+  // touched at all: nothing else to say about it.
+  if (outcome.held_elsewhere) {
+    return outcome.holder ? fmt::format("left alone: its container (pid {}) runs under supervisor pid {}",
+                                        outcome.holder->container.pid, outcome.holder->supervisor.pid)
+                          : "left alone: another process holds its lock";
+  }
+  if (outcome.orphan) {
+    return fmt::format("left alone: container pid {} of a supervisor that died (pid {}) still runs; "
+                       "`hostsweep run` stops it and cleans up",
+                       outcome.orphan->container.pid, outcome.orphan->supervisor.pid);
+  }
   std::string line = fmt::format("settled {}, retried {}, failed {}, claims deleted {}, recurrences scheduled {}",
                                  outcome.settled.size(), count_action(outcome, policy::RetryAction::retry),
                                  count_action(outcome, policy::RetryAction::fail), outcome.claims_deleted,

@@ -24,32 +24,14 @@
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
+#include "hostsweep/os/process.hpp"
 
 namespace hostsweep::os {
 namespace fs = std::filesystem;
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-int UniqueFd::release() noexcept { return std::exchange(fd_, -1); }
-
-void UniqueFd::reset(int fd) noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 namespace {
 
 constexpr std::string_view kSubtreePrefix = "hostsweep-";
-
-// Through syscall(2): Debian 12's <sys/pidfd.h> (glibc 2.36) declares its wrappers without
-// extern "C", so C++ cannot link them.
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0u)); }
-int pidfd_send_signal(int pidfd, int signal) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0u));
-}
 
 [[noreturn]] void fail(Errc code, const std::string& message) { throw Error(code, message); }
 
@@ -205,17 +187,16 @@ bool under(std::string_view path, std::string_view hierarchy_path) {
 // process is dead and pidfd_send_signal fails (ESRCH) rather than reaching the new owner.
 bool signal_verified(pid_t pid, int signal, const std::string& hierarchy_path) {
   if (pid <= 1 || pid == ::getpid()) return false;
-  int pidfd = pidfd_open(pid);
-  if (pidfd < 0) {
+  auto pidfd = Pidfd::open(pid);
+  if (!pidfd) {
     if (errno == ESRCH || errno == EINVAL) return false;  // already gone
     fail(Errc::io_error, fmt::format("cannot open a pidfd for process {}: {}", pid, reason(errno)));
   }
-  UniqueFd owned(pidfd);
   auto text = read_text(fs::path("/proc") / std::to_string(pid) / "cgroup");
   if (!text) return false;
   auto path = cgroup_detail::unified_path(*text);
   if (!path || !under(*path, hierarchy_path)) return false;
-  return pidfd_send_signal(pidfd, signal) == 0;
+  return pidfd->send_signal(signal);
 }
 
 // Signals every process of the tree; how many were signalled, and how many were listed.
@@ -373,8 +354,10 @@ UniqueFd Cgroup::open_directory() const {
   return UniqueFd(fd);
 }
 
-bool Cgroup::populated() const {
-  auto text = read_text(events_file());
+bool Cgroup::populated() const { return cgroup_populated(path_); }
+
+bool cgroup_populated(const std::filesystem::path& dir) {
+  auto text = read_text(dir / "cgroup.events");
   if (!text) return false;
   for (auto line : lines(*text))
     if (line.starts_with("populated ")) return line.substr(10) != "0";

@@ -1,13 +1,11 @@
 #include "hostsweep/os/session_lock.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <utility>
 
 #include <fmt/format.h>
 
@@ -16,69 +14,74 @@
 namespace hostsweep::os {
 namespace {
 
-[[noreturn]] void fail(const std::filesystem::path& path, const char* what) {
-  throw Error(Errc::io_error, fmt::format("{}: cannot {}: {}", path.string(), what, std::strerror(errno)));
+[[noreturn]] void fail(const std::filesystem::path& path, const char* what, int err = errno) {
+  throw Error(Errc::io_error, fmt::format("{}: cannot {}: {}", path.string(), what, std::strerror(err)));
+}
+
+struct flock whole_file(short type) {
+  struct flock l{};
+  l.l_type = type;
+  l.l_whence = SEEK_SET;
+  l.l_start = 0;
+  l.l_len = 0;
+  return l;
 }
 
 }  // namespace
 
+void make_private_directories(const std::filesystem::path& dir) {
+  std::filesystem::path built;
+  for (const auto& part : dir) {
+    built /= part;
+    if (::mkdir(built.c_str(), 0700) != 0 && errno != EEXIST) fail(built, "create the directory");
+  }
+  // The directory itself must be one, not a link to somewhere else.
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0) fail(dir, "inspect the directory");
+  if (!S_ISDIR(st.st_mode)) throw Error(Errc::io_error, fmt::format("{} is not a directory (a symlink?): refused", dir.string()));
+}
+
 std::optional<SessionLock> SessionLock::try_acquire(const std::filesystem::path& lock_file) {
-  int fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) fail(lock_file, "open the lock file");
-  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  int fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && errno == ENOENT) {
+    make_private_directories(lock_file.parent_path());
+    fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  }
+  if (fd < 0) fail(lock_file, errno == ELOOP ? "open the lock file (a symlink: refused)" : "open the lock file");
+  UniqueFd owned(fd);
+  auto l = whole_file(F_WRLCK);
+  while (::fcntl(fd, F_OFD_SETLK, &l) != 0) {
     if (errno == EINTR) continue;
-    int saved = errno;
-    ::close(fd);
-    if (saved == EWOULDBLOCK) return std::nullopt;
-    errno = saved;
+    if (errno == EAGAIN || errno == EACCES) return std::nullopt;
     fail(lock_file, "lock");
   }
-  return SessionLock(fd);
+  return SessionLock(std::move(owned));
 }
 
 bool SessionLock::is_held(const std::filesystem::path& lock_file) {
-  std::error_code ec;
-  if (!std::filesystem::exists(lock_file, ec)) return false;
-  return !try_acquire(lock_file).has_value();
-}
-
-std::optional<LockHolder> SessionLock::read_holder(const std::filesystem::path& lock_file) {
-  std::ifstream in(lock_file);
-  std::string pid_text;
-  std::string since_text;
-  std::string owner_text;
-  if (!(in >> pid_text)) return std::nullopt;
-  in >> since_text >> owner_text;
-  LockHolder holder;
-  try {
-    holder.pid = std::stol(pid_text);
-    if (!owner_text.empty()) holder.owner_pid = std::stol(owner_text);
-  } catch (const std::exception&) {
-    return std::nullopt;
+  UniqueFd fd(::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    if (errno == ENOENT) return false;
+    fail(lock_file, "open the lock file");
   }
-  if (holder.pid <= 0) return std::nullopt;
-  holder.since = policy::parse_timestamp(since_text);
-  return holder;
-}
-
-void SessionLock::record_holder(long pid, TimePoint since, long owner_pid) {
-  std::string line = fmt::format("{} {} {}\n", pid, policy::format_iso8601(since), owner_pid);
-  if (::ftruncate(fd_, 0) != 0) fail("lock file", "truncate");
-  if (::pwrite(fd_, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size())) fail("lock file", "write");
-}
-
-SessionLock::SessionLock(SessionLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-
-SessionLock& SessionLock::operator=(SessionLock&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
+  auto l = whole_file(F_WRLCK);
+  while (::fcntl(fd.get(), F_OFD_GETLK, &l) != 0) {
+    if (errno != EINTR) fail(lock_file, "test the lock");
   }
-  return *this;
+  return l.l_type != F_UNLCK;
 }
 
-SessionLock::~SessionLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing the last fd on the open file releases the flock
+std::string SessionLock::read_note(const std::filesystem::path& lock_file) {
+  UniqueFd fd(::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return {};
+  char buffer[256];
+  ssize_t n = ::pread(fd.get(), buffer, sizeof buffer, 0);
+  return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : std::string{};
+}
+
+void SessionLock::write_note(std::string_view text) {
+  if (::ftruncate(fd_.get(), 0) != 0) fail("lock file", "truncate");
+  if (::pwrite(fd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) fail("lock file", "write");
 }
 
 }  // namespace hostsweep::os

@@ -46,7 +46,7 @@ std::string generate_id(std::string_view prefix, TimePoint now) {
 SessionFiles DataDir::session(std::string_view agent_group_id, std::string_view session_id) const {
   validate_id("agent group id", agent_group_id);
   validate_id("session id", session_id);
-  return SessionFiles{sessions_root() / agent_group_id / session_id};
+  return SessionFiles{sessions_root() / agent_group_id / session_id, run_dir() / "sessions" / agent_group_id / session_id};
 }
 
 std::optional<TimePoint> read_heartbeat(const SessionFiles& files) {

@@ -4,18 +4,24 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
+#include "hostsweep/os/cgroup.hpp"
 #include "hostsweep/os/directory_watcher.hpp"
+#include "hostsweep/os/holder_record.hpp"
+#include "hostsweep/os/process.hpp"
 #include "hostsweep/policy/time_zone.hpp"
 #include "hostsweep/store/registry.hpp"
+#include "instance.hpp"
 #include "session_check.hpp"
 
 namespace hostsweep::supervisor {
@@ -39,6 +45,7 @@ const char* event_name(EventKind kind) noexcept {
     case EventKind::session_error: return "session.error";
     case EventKind::watch_unavailable: return "watch.unavailable";
     case EventKind::watch_overflow: return "watch.overflow";
+    case EventKind::containment_reduced: return "containment.reduced";
     case EventKind::sweep_completed: return "sweep.completed";
   }
   return "unknown";
@@ -93,7 +100,8 @@ struct Session {
         stuck_timer(home),
         kill_timer(home),
         backoff_timer(home),
-        retry_timer(home) {}
+        retry_timer(home),
+        end_timer(home) {}
 
   std::string id;
   std::string agent_group_id;
@@ -105,14 +113,25 @@ struct Session {
   bool check_again = false;
   bool retiring = false;  // removed from the registry: no new start, forgotten once idle
 
-  // The container, while there is one.
+  // The container, while any process of it lives: ours (`child`, its first process, until it
+  // exits), or an orphan of a supervisor that died, adopted to be stopped (`orphan`). With a
+  // cgroup, the container has ended when the cgroup is empty; without, when its first process
+  // has (its process group killed before it is reaped).
   std::unique_ptr<runtime::ChildProcess> child;
-  std::unique_ptr<runtime::ChildProcess> stopper;  // the runtime's stop command, if any
-  std::optional<os::SessionLock> lock;              // held from start until cleanup is done
+  std::optional<os::Cgroup> cgroup;
+  std::optional<os::HolderRecord> orphan;
+  std::optional<os::Pidfd> orphan_leader;                               // an orphan without a cgroup
+  std::unique_ptr<asio::posix::stream_descriptor> orphan_leader_exit;  // polls a dup of its pidfd
+  bool orphan_leads_group = false;  // verified: the orphan's leader still leads its process group
+  bool ending = false;              // the first process is gone; waiting for the rest (cgroup)
+  bool cgroup_watched = false;      // inotify reports its cgroup.events
+  std::vector<std::unique_ptr<runtime::ChildProcess>> stoppers;  // the runtime's stop commands running
+  std::optional<os::SessionLock> lock;              // held, on our own fd, from start until cleanup is done
   std::uint64_t generation = 0;                     // tells stale callbacks from current ones
   TimePoint started_at{};
   asio::steady_timer::time_point started_steady{};
   bool did_work = false;
+  bool adopted = false;  // the container was an orphan: its run says nothing about starting ours
   bool cleanup_pending = false;  // exited; the next check is its cleanup
   bool stopped_for_shutdown = false;
 
@@ -123,12 +142,16 @@ struct Session {
   bool watched = false;
   std::string last_error;
   long reported_foreign_holder = 0;
+  bool reported_stuck_end = false;
 
   asio::steady_timer due_timer;
   asio::steady_timer stuck_timer;
   asio::steady_timer kill_timer;
   asio::steady_timer backoff_timer;
-  asio::steady_timer retry_timer;  // re-check a session whose lock an orphan holds
+  asio::steady_timer retry_timer;  // re-check a session whose lock another process holds
+  asio::steady_timer end_timer;    // polls a cgroup's end where it cannot be watched
+
+  bool has_container() const { return child || orphan || ending; }
 };
 
 class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
@@ -156,9 +179,58 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   void start() {
     if (started_) return;
+    instance_.emplace(detail::claim_data_dir(data_));  // throws when another supervisor has it
     started_ = true;
+    open_cgroups();
     if (options_.watch_files) start_watching();
     sweep();
+  }
+
+  // Containers get cgroups of their own when the host allows it. Limits that cannot be applied
+  // are an error here (CgroupTree::open throws), never dropped.
+  void open_cgroups() {
+    std::string why_not;
+    cgroups_ = os::CgroupTree::open(options_.cgroup, instance_->install_id, options_.limits, why_not);
+    if (!cgroups_) {
+      emit({.kind = EventKind::containment_reduced,
+            .reason = why_not,
+            .detail = "containers run in process groups without a cgroup: a process that leaves its group "
+                      "(setsid) outlives its container"});
+      return;
+    }
+    try {
+      cgroup_watcher_.emplace(
+          home_,
+          [weak = weak_from_this()](const std::string& id) {
+            if (auto self = weak.lock()) self->on_cgroup_changed(id);
+          },
+          [weak = weak_from_this()] {
+            auto self = weak.lock();
+            if (!self) return;
+            for (auto& [id, session] : self->sessions_) {
+              if (session->ending) self->await_end(*session);
+            }
+          });
+    } catch (const Error& e) {
+      // await_end polls instead.
+      emit({.kind = EventKind::watch_unavailable, .reason = e.what(), .detail = "a container's end is polled"});
+    }
+  }
+
+  // At the first registry load no container of this data directory is ours yet, so processes
+  // left in its cgroups belong to a supervisor that died. A registered session's are stopped by
+  // its own checks (its record, or its populated cgroup, before any start); those of sessions no
+  // longer registered are killed here.
+  void kill_unregistered_leftovers() {
+    if (!cgroups_) return;
+    for (const auto& leftover : cgroups_->populated()) {
+      if (sessions_.count(leftover.session_id())) continue;
+      emit({.kind = EventKind::container_killed,
+            .session_id = leftover.session_id(),
+            .reason = "orphan",
+            .detail = "left in " + leftover.path().string() + " by a supervisor that died; the session is no longer registered"});
+      leftover.kill();
+    }
   }
 
   void sweep() { reload_registry(true); }
@@ -174,17 +246,21 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
       lower_this_threads_priority();
       // Indexed here, on the pool: with 10,000 sessions that is milliseconds the caller's loop keeps.
       std::map<std::string, store::Session> sessions;
-      std::optional<Error> error;
+      std::vector<Error> errors;  // the registry's, or one per bad row (FAILURE-MODES.md 20)
+      bool unreadable = false;
       try {
-        for (auto& session : store::list_sessions(data, true)) {
+        auto listing = store::list_sessions_checked(data, true);
+        for (auto& session : listing.sessions) {
           std::string id = session.record.id;
           sessions.emplace(std::move(id), std::move(session));
         }
+        errors = std::move(listing.bad_rows);
       } catch (const Error& e) {
-        error = e;
+        errors.push_back(e);
+        unreadable = true;
       }
-      asio::post(home, [weak, check_all, sessions = std::move(sessions), error = std::move(error)]() mutable {
-        if (auto self = weak.lock()) self->on_registry(std::move(sessions), std::move(error), check_all);
+      asio::post(home, [weak, check_all, unreadable, sessions = std::move(sessions), errors = std::move(errors)]() mutable {
+        if (auto self = weak.lock()) self->on_registry(std::move(sessions), std::move(errors), unreadable, check_all);
       });
     });
   }
@@ -240,13 +316,24 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   // --- the registry and the sweep -------------------------------------------------------------
 
-  void on_registry(std::map<std::string, store::Session> listed, std::optional<Error> error, bool check_all) {
+  // `unreadable`: the registry as a whole could not be read (the sessions known stay as they are).
+  void on_registry(std::map<std::string, store::Session> listed, std::vector<Error> errors, bool unreadable,
+                   bool check_all) {
     --jobs_;
     ++counters_.registry_reloads;
-    if (error) {
-      emit({.kind = EventKind::session_error, .reason = error->what()});
-    } else {
+    // Each distinct error once, not at every reload; the good rows are supervised regardless.
+    std::set<std::string> current;
+    for (const auto& e : errors) {
+      current.insert(e.what());
+      if (!reported_registry_errors_.count(e.what())) emit({.kind = EventKind::session_error, .reason = e.what()});
+    }
+    reported_registry_errors_ = std::move(current);
+    if (!unreadable) {
       reconcile(listed, check_all);
+      if (!leftovers_checked_) {
+        leftovers_checked_ = true;
+        kill_unregistered_leftovers();
+      }
     }
     std::vector<std::string> forget;
     for (auto& [id, s] : sessions_) {
@@ -410,13 +497,18 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     detail::CheckInput input;
     input.pass.files = s.files;
     input.pass.policy = options_.policy;
-    if (s.child) input.pass.own_container_since = s.started_at;
-    if (!s.child && s.lock) input.pass.held_lock = std::move(s.lock);
-    s.lock.reset();
+    // While any process of the container lives, the lock stays on our own fd, whatever a check
+    // does (FAILURE-MODES.md 12); once it has ended, the cleanup check runs under it.
+    if (s.has_container()) {
+      input.pass.own_container_since = s.started_at;
+    } else if (s.lock) {
+      input.pass.held_lock = std::move(s.lock);
+      s.lock.reset();
+    }
     input.pass.may_start = !stopping_ && !s.retiring && !s.cleanup_pending && s.phase == Phase::idle;
     input.pass.retry_orphans = !s.stopped_for_shutdown;
     input.pass.memo = s.memo;
-    input.cleanup = s.cleanup_pending && !s.child;
+    input.cleanup = s.cleanup_pending && !s.has_container();
     asio::post(s.db, [weak = weak_from_this(), home = home_, id = s.id, input = std::move(input)]() mutable {
       lower_this_threads_priority();
       input.pass.now = policy::now_utc();  // when the work runs, not when it was queued
@@ -441,7 +533,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     // Only the check that ran the cleanup ends it: one dispatched before the exit did not.
     if (s.cleanup_pending && result.cleanup && !result.error) {
       finish_cleanup(s);
-    } else if (s.child && s.phase == Phase::running && result.pass.stuck) {
+    } else if (s.has_container() && s.phase == Phase::running && result.pass.stuck) {
       const auto& stuck = *result.pass.stuck;
       if (stuck.verdict != policy::StuckVerdict::healthy) {
         // How far past its deadline the kill comes: the measure of "at its deadline".
@@ -450,7 +542,9 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
         arm(s, s.stuck_timer, *stuck.deadline);
       }
     } else if (result.pass.start_lock) {
-      if (s.phase == Phase::idle && !stopping_ && !s.child) start_container(s, std::move(*result.pass.start_lock));
+      if (s.phase == Phase::idle && !stopping_ && !s.has_container()) start_container(s, std::move(*result.pass.start_lock));
+    } else if (result.pass.orphan && result.pass.orphan_lock) {
+      if (!s.has_container()) adopt_orphan(s, std::move(*result.pass.orphan_lock), *result.pass.orphan);
     } else if (result.pass.held_elsewhere) {
       handle_foreign_holder(s, result.pass.holder);
     }
@@ -458,7 +552,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     if (s.next_due && !stopping_) arm(s, s.due_timer, *s.next_due);
     // While stopping, only a pending cleanup still needs its check.
     if (s.check_again && (!stopping_ || s.cleanup_pending)) check(s);
-    else if (s.retiring && s.phase == Phase::idle && !s.child) forget_session(id);
+    else if (s.retiring && s.phase == Phase::idle && !s.has_container()) forget_session(id);
     maybe_finish_stop();
   }
 
@@ -523,30 +617,55 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
                                 runtime::container_name(s.agent_group_id, s.id)};
     std::error_code ec;
     std::unique_ptr<runtime::ChildProcess> child;
+    std::optional<os::Cgroup> cgroup;
     std::string failure;
     try {
-      child = runtime::ChildProcess::start(home_, runtime::start_command(options_.runtime, spec), lock.fd(), ec);
+      runtime::SpawnOptions spawn{.uid = options_.run_as_uid, .gid = options_.run_as_gid};
+      os::UniqueFd cgroup_dir;
+      if (cgroups_) {
+        cgroup = cgroups_->container(s.agent_group_id, s.id);
+        if (cgroup->populated()) {
+          // Processes of an earlier container, whose supervisor died before it recorded them.
+          adopt_orphan(s, std::move(lock), os::HolderRecord{.started_at = policy::now_utc(), .cgroup = cgroup->path()});
+          return;
+        }
+        cgroup->create();
+        cgroup_dir = cgroup->open_directory();
+        spawn.cgroup_fd = cgroup_dir.get();
+      }
+      child = runtime::ChildProcess::start(home_, runtime::start_command(options_.runtime, spec), spawn, ec);
       if (!child) failure = fmt::format("cannot start the agent command: {}", ec.message());
     } catch (const Error& e) {
       failure = e.what();
     }
     if (!child) {
+      if (cgroup) cgroup->remove();
       emit_for(s, EventKind::container_start_failed, failure);
       back_off(s, {false, false, Duration{0}});
       return;  // the lock is released here
     }
     s.child = std::move(child);
+    s.adopted = false;
+    s.cgroup = std::move(cgroup);
     s.started_at = policy::now_utc();
     s.started_steady = asio::steady_timer::clock_type::now();
     s.did_work = false;
     s.phase = Phase::running;
     ++s.generation;
+    // What a supervisor that outlives us (after a crash) needs to find this container, kept where
+    // the container cannot write.
+    auto identity = os::identify(s.child->pid());
+    os::HolderRecord record{.container = identity ? *identity : os::ProcessIdentity{s.child->pid(), 0},
+                            .started_at = s.started_at,
+                            .supervisor = self_,
+                            .cgroup = s.cgroup ? s.cgroup->path() : std::filesystem::path{}};
     try {
-      lock.record_holder(s.child->pid(), s.started_at, static_cast<long>(::getpid()));
+      os::write_holder_record(s.files.holder_record(), record);
     } catch (const Error& e) {
-      emit_for(s, EventKind::session_error, e.what());  // only `explain` reads it; the lock still holds
+      emit_for(s, EventKind::session_error, e.what());
     }
     s.lock = std::move(lock);
+    watch_cgroup(s);
     emit_for(s, EventKind::container_started);
     s.child->async_wait([weak = weak_from_this(), id = s.id, generation = s.generation](std::error_code wait_ec,
                                                                                           runtime::ExitStatus status) {
@@ -556,29 +675,166 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     check(s);  // arms the liveness deadline
   }
 
+  // The container's first process has exited and is not reaped yet: its process group's id
+  // cannot name anyone else, so the group (or the whole cgroup) is killed first, then it is
+  // reaped. The container has ended once nothing of it is left.
   void on_exit(const std::string& id, std::uint64_t generation, runtime::ExitStatus status) {
     Session* found = find(id);
     if (!found || found->generation != generation || !found->child) return;
     Session& s = *found;
-    // Stragglers of its process group (grandchildren) go with it before outbound.db is written.
-    s.child->signal_group(SIGKILL);
     emit({.kind = EventKind::container_exited, .session_id = s.id, .pid = s.child->pid(), .exit = status});
+    if (s.cgroup) s.cgroup->kill();
+    else s.child->signal_group(SIGKILL);
+    s.child->reap();
     s.child.reset();
     s.stuck_timer.cancel();
     s.kill_timer.cancel();
+    s.ending = true;
+    await_end(s);
+  }
+
+  // A dead supervisor's container that still lives: stopped (TERM, then KILL after the grace)
+  // under the session lock, and cleaned up once it has ended. It is signalled only as the kernel
+  // identifies it: its cgroup (this session's own, whatever the record says), or its first
+  // process through a pidfd checked against the recorded start time (FAILURE-MODES.md 11).
+  void adopt_orphan(Session& s, os::SessionLock lock, const os::HolderRecord& record) {
+    std::string why_not;
+    if (!record.cgroup.empty()) {
+      if (!cgroups_ || record.cgroup != cgroups_->container(s.agent_group_id, s.id).path()) {
+        report_unverified(s, fmt::format("its holder record names cgroup {}, which is not this session's",
+                                         record.cgroup.string()));
+        return;
+      }
+      s.cgroup = cgroups_->container(s.agent_group_id, s.id);
+      s.ending = true;  // no first process of ours: the container has ended when its cgroup is empty
+    } else {
+      auto leader = os::Pidfd::open_verified(record.container, why_not);
+      if (!leader) {
+        // Gone since the check looked: nothing to stop, only the cleanup.
+        s.lock = std::move(lock);
+        s.ending = true;
+        container_ended(s);
+        return;
+      }
+      s.orphan_leads_group = os::process_group_of(record.container.pid) == record.container.pid &&
+                             os::may_signal_group(record.container.pid);
+      auto exit = std::make_unique<asio::posix::stream_descriptor>(home_, ::dup(leader->fd()));
+      s.orphan_leader = std::move(leader);
+      s.orphan_leader_exit = std::move(exit);
+    }
+    s.lock = std::move(lock);
+    s.orphan = record;
+    s.adopted = true;
+    s.started_at = record.started_at;
+    s.started_steady = asio::steady_timer::clock_type::now();
+    s.phase = Phase::running;
+    ++s.generation;
+    watch_cgroup(s);
+    if (s.orphan_leader_exit) {
+      s.orphan_leader_exit->async_wait(asio::posix::stream_descriptor::wait_read,
+                                       [weak = weak_from_this(), id = s.id, generation = s.generation](boost::system::error_code ec) {
+                                         if (ec) return;
+                                         auto self = weak.lock();
+                                         if (!self) return;
+                                         Session* found = self->find(id);
+                                         if (!found || found->generation != generation) return;
+                                         found->ending = true;
+                                         self->await_end(*found);
+                                       });
+    }
+    kill(s, "orphan",
+         fmt::format("left by supervisor pid {}", record.supervisor.pid ? std::to_string(record.supervisor.pid) : "unknown"));
+  }
+
+  // A container we cannot identify is never signalled: one error, and the session is looked at
+  // again later, when its lock and files may say more.
+  void report_unverified(Session& s, const std::string& why) {
+    emit_for(s, EventKind::session_error, "a container of this session may still run but cannot be verified (" + why +
+                                              "): it is not signalled and the session is left alone");
+    retry_later(s, options_.sweep_interval);
+  }
+
+  // Ours or adopted: the signal reaches the container and nothing else. With a cgroup, every
+  // process in it (KILL through cgroup.kill); without, the process group of our own unreaped
+  // child, or of a verified orphan leader that still leads its group (else the leader alone).
+  void signal_container(Session& s, int signal) {
+    if (s.cgroup) {
+      if (signal == SIGKILL) s.cgroup->kill();
+      else s.cgroup->signal_all(signal);
+    } else if (s.child) {
+      s.child->signal_group(signal);
+    } else if (s.orphan_leader && !s.orphan_leader->exited()) {
+      if (s.orphan_leads_group) ::kill(-s.orphan_leader->pid(), signal);
+      else s.orphan_leader->send_signal(signal);
+    }
+  }
+
+  // Waits until nothing of the container is left: its cgroup empty (watched), or its orphan
+  // leader exited.
+  void await_end(Session& s) {
+    if (s.child || (s.orphan_leader && !s.orphan_leader->exited())) return;  // their exits call back
+    if (s.cgroup && s.cgroup->populated()) {
+      // inotify tells when cgroup.events changes (watch_cgroup); a poll stands in where it cannot.
+      if (!s.cgroup_watched) {
+        s.end_timer.expires_after(std::chrono::milliseconds(50));
+        s.end_timer.async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
+          if (ec) return;
+          auto self = weak.lock();
+          if (!self) return;
+          if (Session* found = self->find(id); found && found->ending) self->await_end(*found);
+        });
+      }
+      return;
+    }
+    container_ended(s);
+  }
+
+  void container_ended(Session& s) {
+    if (!s.ending) return;
+    s.ending = false;
+    s.end_timer.cancel();
+    s.kill_timer.cancel();
+    s.stuck_timer.cancel();
+    os::remove_holder_record(s.files.holder_record());
+    if (s.cgroup) {
+      unwatch_cgroup(s);
+      s.cgroup->remove();
+      s.cgroup.reset();
+    }
+    s.orphan.reset();
+    s.orphan_leader.reset();
+    s.orphan_leader_exit.reset();
     s.phase = Phase::idle;
     s.cleanup_pending = true;
     check(s);  // the crashed-container cleanup, under the lock we still hold
+  }
+
+  // A container's cgroup.events is watched under its session's id, from its creation (each
+  // container's cgroup is a new file) until its removal.
+  void watch_cgroup(Session& s) {
+    s.cgroup_watched = false;
+    if (!s.cgroup || !cgroup_watcher_ || !cgroup_watcher_->is_open()) return;
+    s.cgroup_watched = !cgroup_watcher_->add(s.id, *s.cgroup);
+  }
+
+  void unwatch_cgroup(Session& s) {
+    if (s.cgroup_watched && cgroup_watcher_) cgroup_watcher_->remove(s.id);
+    s.cgroup_watched = false;
+  }
+
+  // cgroup.events changed: perhaps a container's last process has gone.
+  void on_cgroup_changed(const std::string& id) {
+    if (Session* s = find(id); s && s->ending) await_end(*s);
   }
 
   void finish_cleanup(Session& s) {
     s.cleanup_pending = false;
     bool shutdown = s.stopped_for_shutdown;
     s.stopped_for_shutdown = false;
-    s.stopper.reset();
     auto uptime = std::chrono::duration_cast<Duration>(asio::steady_timer::clock_type::now() - s.started_steady);
+    bool adopted = std::exchange(s.adopted, false);
     if (shutdown) return;
-    if (back_off(s, {true, s.did_work, uptime})) return;
+    if (!adopted && back_off(s, {true, s.did_work, uptime})) return;
     check(s);  // work may be due for the next container
   }
 
@@ -611,55 +867,77 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     return true;
   }
 
+  // SIGTERM (or the runtime's stop command), then SIGKILL after the kill grace.
   void kill(Session& s, const std::string& reason, const std::string& detail = {}, Duration late = Duration{0}) {
-    if (s.phase != Phase::running || !s.child) return;
+    if (s.phase != Phase::running || !s.has_container()) return;
     s.phase = Phase::stopping;
     s.stuck_timer.cancel();
     emit({.kind = EventKind::container_killed,
           .session_id = s.id,
-          .pid = s.child->pid(),
+          .pid = s.child ? s.child->pid() : s.orphan ? s.orphan->container.pid : 0,
           .reason = reason,
           .delay = late,
           .detail = detail});
     runtime::ContainerSpec spec{s.files.dir.string(), s.id, s.agent_group_id,
                                 runtime::container_name(s.agent_group_id, s.id)};
-    auto stop = runtime::stop_command(options_.runtime, spec, options_.kill_grace);
-    std::error_code ec;
-    if (stop) s.stopper = runtime::ChildProcess::start(home_, *stop, -1, ec);
-    if (!s.stopper) s.child->signal_group(SIGTERM);
+    auto stop = s.child ? runtime::stop_command(options_.runtime, spec, options_.kill_grace) : std::nullopt;
+    if (stop) run_stopper(s, *stop);
+    else signal_container(s, SIGTERM);
     s.kill_timer.expires_after(options_.kill_grace);
-    s.kill_timer.async_wait([weak = weak_from_this(), id = s.id, generation = s.generation](boost::system::error_code ec2) {
-      if (ec2) return;
+    s.kill_timer.async_wait([weak = weak_from_this(), id = s.id, generation = s.generation](boost::system::error_code ec) {
+      if (ec) return;
       auto self = weak.lock();
       if (!self) return;
       Session* found = self->find(id);
-      if (found && found->generation == generation && found->child) found->child->signal_group(SIGKILL);
+      if (found && found->generation == generation && found->has_container()) self->signal_container(*found, SIGKILL);
+    });
+    if (s.ending) await_end(s);
+  }
+
+  // The runtime's stop command (docker stop): waited for and reaped, never left a zombie.
+  void run_stopper(Session& s, const std::vector<std::string>& argv) {
+    std::error_code ec;
+    auto stopper = runtime::ChildProcess::start(home_, argv, {}, ec);
+    if (!stopper) {
+      emit_for(s, EventKind::session_error, fmt::format("cannot run {}: {}", argv.front(), ec.message()));
+      signal_container(s, SIGTERM);
+      return;
+    }
+    auto* raw = stopper.get();
+    s.stoppers.push_back(std::move(stopper));
+    raw->async_wait([weak = weak_from_this(), id = s.id, raw](std::error_code wait_ec, runtime::ExitStatus) {
+      if (wait_ec) return;
+      auto self = weak.lock();
+      if (!self) return;
+      if (Session* found = self->find(id)) {
+        auto& list = found->stoppers;
+        auto it = std::find_if(list.begin(), list.end(), [raw](const auto& p) { return p.get() == raw; });
+        if (it != list.end()) {
+          (*it)->reap();
+          list.erase(it);
+        }
+      }
     });
   }
 
-  // A lock held by a process that is not ours. A live supervisor's container is left alone;
-  // the container of a supervisor that died (an orphan) is stopped, so that its session can be
-  // cleaned up and supervised again.
-  void handle_foreign_holder(Session& s, const std::optional<os::LockHolder>& holder) {
-    bool orphan = holder && holder->owner_pid > 0 && holder->owner_pid != ::getpid() &&
-                  ::kill(static_cast<pid_t>(holder->owner_pid), 0) != 0 && errno == ESRCH;
-    long pid = holder ? holder->pid : -1;
+  // Another process holds the session lock: a maintenance pass (sweep --once), or a
+  // supervisor of another data directory pointed at the same sessions. It is never signalled:
+  // the session is left alone until the lock frees, which no file event tells, so it is looked
+  // at again soon.
+  void handle_foreign_holder(Session& s, const std::optional<os::HolderRecord>& holder) {
+    long pid = holder ? holder->container.pid : -1;
     if (s.reported_foreign_holder != pid) {
       s.reported_foreign_holder = pid;
-      if (orphan) {
-        emit({.kind = EventKind::container_killed, .session_id = s.id, .pid = static_cast<int>(pid), .reason = "orphan"});
-        ::kill(static_cast<pid_t>(-pid), SIGTERM);
-      } else {
-        emit_for(s, EventKind::session_locked_elsewhere,
-                 holder ? fmt::format("container pid {} of supervisor pid {}", holder->pid, holder->owner_pid)
-                        : "holder unknown");
-      }
-    } else if (orphan) {
-      ::kill(static_cast<pid_t>(-pid), SIGKILL);  // it outlived the grace
+      emit_for(s, EventKind::session_locked_elsewhere,
+               holder ? fmt::format("container pid {} of supervisor pid {}", holder->container.pid, holder->supervisor.pid)
+                      : "held by a process that runs no container (a maintenance pass?)");
     }
+    retry_later(s, std::min<Duration>(options_.sweep_interval, std::chrono::seconds{1}));
+  }
+
+  void retry_later(Session& s, Duration after) {
     if (stopping_) return;
-    // The holder's exit frees the lock without any file event: look again soon.
-    s.retry_timer.expires_after(orphan ? options_.kill_grace : options_.sweep_interval);
+    s.retry_timer.expires_after(after);
     s.retry_timer.async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
       if (ec) return;
       if (auto self = weak.lock()) self->request_check(id);
@@ -669,8 +947,12 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   void maybe_finish_stop() {
     if (!stopping_ || jobs_ > 0) return;
     for (const auto& [id, s] : sessions_) {
-      if (s->child || s->check_in_flight || s->cleanup_pending) return;
+      if (s->has_container() || s->check_in_flight || s->cleanup_pending) return;
     }
+    // Every container has ended: the install's cgroup subtree goes too when nothing is left in it
+    // (rmdir refuses otherwise).
+    if (cgroups_) ::rmdir(cgroups_->path().c_str());
+    if (cgroup_watcher_) cgroup_watcher_->close();
     auto handlers = std::move(stop_handlers_);
     stop_handlers_.clear();
     for (auto& h : handlers) asio::post(home_, std::move(h));
@@ -683,8 +965,14 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   asio::thread_pool pool_;
   Strand registry_strand_;
   asio::steady_timer sweep_timer_;
+  std::optional<detail::Instance> instance_;  // this data directory is ours while we live
+  std::optional<os::CgroupTree> cgroups_;      // where containers' cgroups go; none: process groups only
+  std::optional<os::CgroupEventsWatcher> cgroup_watcher_;  // tells when a container's cgroup empties
+  os::ProcessIdentity self_ = os::self_identity();
   std::optional<os::DirectoryWatcher> watcher_;
   bool reported_watch_limit_ = false;
+  bool leftovers_checked_ = false;
+  std::set<std::string> reported_registry_errors_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
   int jobs_ = 0;
   Counters counters_;

@@ -15,12 +15,18 @@ std::vector<std::string> acked_ids(const std::vector<policy::AckFact>& acks) {
 
 }  // namespace
 
+bool container_may_run(const store::SessionFiles& files) {
+  if (os::SessionLock::is_held(files.lock())) return true;
+  auto record = os::read_holder_record(files.holder_record());
+  return record && os::recorded_container_alive(*record);
+}
+
 policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now) {
   policy::SweepFacts facts;
   facts.now = now;
-  facts.container_running = os::SessionLock::is_held(files.lock());
+  facts.container_running = container_may_run(files);
   if (facts.container_running) {
-    if (auto holder = os::SessionLock::read_holder(files.lock())) facts.container_started_at = holder->since;
+    if (auto record = os::read_holder_record(files.holder_record())) facts.container_started_at = record->started_at;
   }
   facts.heartbeat_mtime = store::read_heartbeat(files);
   auto outbound = store::read_outbound(files);
@@ -42,10 +48,21 @@ PassResult run_pass(PassInput in) {
   if (!running_since) {
     lock = in.held_lock ? std::move(in.held_lock) : os::SessionLock::try_acquire(in.files.lock());
     if (!lock) {
-      // Someone else runs a container here: sync what is safe (inbound only) and report who.
-      out.held_elsewhere = true;
-      out.holder = os::SessionLock::read_holder(in.files.lock());
-      if (out.holder) running_since = out.holder->since;
+      // Someone else runs a container here, or writes the files: left entirely alone.
+      out.held_elsewhere = out.container_running = true;
+      out.holder = os::read_holder_record(in.files.holder_record());
+      return out;
+    }
+    // A record left behind under a free lock: its supervisor died. Its container, if the kernel
+    // says it still lives, is an orphan: nothing is written while it does.
+    if (auto record = os::read_holder_record(in.files.holder_record())) {
+      if (os::recorded_container_alive(*record)) {
+        out.container_running = true;
+        out.orphan = std::move(record);
+        out.orphan_lock = std::move(lock);
+        return out;
+      }
+      os::remove_holder_record(in.files.holder_record());
     }
   }
   out.container_running = !lock;

@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "hostsweep/os/holder_record.hpp"
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/outbound_store.hpp"
@@ -50,13 +51,16 @@ TEST(Daemon, SigkilledMidMessageAndRestartedLosesNothing) {
   // The first container claims the message and hangs.
   ASSERT_TRUE(eventually([&] { return !policy::claimed_ids(store::read_outbound(session.files).acks).empty(); }))
       << read_file(log);
-  auto holder = os::SessionLock::read_holder(session.files.lock());
+  auto holder = os::read_holder_record(session.files.holder_record());
   ASSERT_TRUE(holder);
   ::kill(first, SIGKILL);
   ::waitpid(first, nullptr, 0);
-  // Its container outlives it, and still holds the session.
-  EXPECT_EQ(::kill(static_cast<pid_t>(holder->pid), 0), 0);
-  EXPECT_TRUE(os::SessionLock::is_held(session.files.lock()));
+  // Its container outlives it; the kernel released the supervisor's lock with the supervisor,
+  // and the host-owned record says which container may still run.
+  pid_t container = holder->container.pid;
+  EXPECT_EQ(::kill(container, 0), 0);
+  EXPECT_FALSE(os::SessionLock::is_held(session.files.lock()));
+  EXPECT_TRUE(os::recorded_container_alive(*holder));
 
   pid_t second = spawn_daemon(args, log);
   ASSERT_GT(second, 0);
@@ -64,8 +68,7 @@ TEST(Daemon, SigkilledMidMessageAndRestartedLosesNothing) {
     return store::read_message_states(session.files, {id}).at(id).status == "completed";
   })) << read_file(log);
   EXPECT_EQ(store::read_message_states(session.files, {id}).at(id).tries, 1);
-  EXPECT_TRUE(eventually([&] { return ::kill(static_cast<pid_t>(-holder->pid), 0) != 0; }))
-      << "the orphan container's group survived";
+  EXPECT_TRUE(eventually([&] { return ::kill(-container, 0) != 0; })) << "the orphan container's group survived";
 
   ::kill(second, SIGTERM);
   int status = 0;
@@ -77,6 +80,31 @@ TEST(Daemon, SigkilledMidMessageAndRestartedLosesNothing) {
   EXPECT_NE(text.find(R"("event":"message.completed")"), std::string::npos) << text;
   EXPECT_NE(text.find(R"("event":"daemon.stopped")"), std::string::npos) << text;
   EXPECT_FALSE(os::SessionLock::is_held(session.files.lock()));
+}
+
+// One daemon per data directory: a second `run` exits at once, naming the first.
+TEST(Daemon, ASecondDaemonOnTheSameDataDirectoryIsRefused) {
+  TempDir tmp;
+  store::DataDir data(tmp.path() / "data");
+  store::create_session(data, "g", std::string("s1"), policy::now_utc());
+  std::vector<std::string> args = {"run", "--data-dir", data.root().string(), "--sweep-interval", "1h",
+                                   "--agent-command", std::string(HOSTSWEEP_FAKE_AGENT_PATH) + " --session-dir {session_dir}"};
+  auto first_log = tmp.path() / "first.log";
+  pid_t first = spawn_daemon(args, first_log);
+  ASSERT_GT(first, 0);
+  ASSERT_TRUE(eventually([&] { return os::SessionLock::is_held(data.run_dir() / "supervisor.lock"); }))
+      << read_file(first_log);
+  auto second_log = tmp.path() / "second.log";
+  pid_t second = spawn_daemon(args, second_log);
+  int status = 0;
+  ::waitpid(second, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << read_file(second_log);
+  EXPECT_NE(read_file(second_log).find("already supervised by another process (pid " + std::to_string(first) + ")"),
+            std::string::npos)
+      << read_file(second_log);
+  ::kill(first, SIGTERM);
+  ::waitpid(first, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(first_log);
 }
 
 TEST(Daemon, BadConfigurationIsOneClearError) {

@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -33,13 +34,13 @@ ExitStatus run_to_exit(boost::asio::io_context& io, ChildProcess& child) {
 TEST(ChildProcess, ReportsExitCodesAndSignals) {
   boost::asio::io_context io;
   std::error_code ec;
-  auto ok = ChildProcess::start(io.get_executor(), {"sh", "-c", "exit 3"}, -1, ec);
+  auto ok = ChildProcess::start(io.get_executor(), {"sh", "-c", "exit 3"}, {}, ec);
   ASSERT_TRUE(ok) << ec.message();
   auto status = run_to_exit(io, *ok);
   EXPECT_EQ(status.exit_code, 3);
   EXPECT_EQ(status.describe(), "exit code 3");
 
-  auto sleeper = ChildProcess::start(io.get_executor(), {"sleep", "30"}, -1, ec);
+  auto sleeper = ChildProcess::start(io.get_executor(), {"sleep", "30"}, {}, ec);
   ASSERT_TRUE(sleeper);
   sleeper->signal_group(SIGKILL);
   status = run_to_exit(io, *sleeper);
@@ -50,9 +51,9 @@ TEST(ChildProcess, ReportsExitCodesAndSignals) {
 TEST(ChildProcess, AMissingProgramIsAnError) {
   boost::asio::io_context io;
   std::error_code ec;
-  EXPECT_FALSE(ChildProcess::start(io.get_executor(), {"no-such-program-hostsweep"}, -1, ec));
+  EXPECT_FALSE(ChildProcess::start(io.get_executor(), {"no-such-program-hostsweep"}, {}, ec));
   EXPECT_TRUE(ec);
-  EXPECT_FALSE(ChildProcess::start(io.get_executor(), {"/nonexistent/agent"}, -1, ec));
+  EXPECT_FALSE(ChildProcess::start(io.get_executor(), {"/nonexistent/agent"}, {}, ec));
   EXPECT_TRUE(ec);
 }
 
@@ -62,7 +63,7 @@ TEST(ChildProcess, TheGroupSignalReachesGrandchildren) {
   boost::asio::io_context io;
   std::error_code ec;
   auto child = ChildProcess::start(io.get_executor(),
-                                   {"sh", "-c", "sleep 60 & echo $! > " + pidfile.string() + "; wait"}, -1, ec);
+                                   {"sh", "-c", "sleep 60 & echo $! > " + pidfile.string() + "; wait"}, {}, ec);
   ASSERT_TRUE(child) << ec.message();
   pid_t grandchild = 0;
   for (int i = 0; i < 1000 && grandchild == 0; ++i) {
@@ -83,22 +84,61 @@ TEST(ChildProcess, TheGroupSignalReachesGrandchildren) {
   EXPECT_TRUE(gone);
 }
 
-TEST(ChildProcess, TheSessionLockIsHeldForAsLongAsTheChildLives) {
+// Nothing of the supervisor's reaches the container: not the session lock, not a database.
+TEST(ChildProcess, InheritsNoDescriptorButItsStandardStreams) {
   TempDir tmp;
-  auto lock_file = tmp.path() / ".hostsweep.lock";
+  auto lock = os::SessionLock::try_acquire(tmp.path() / "lock");
+  ASSERT_TRUE(lock);
+  auto listing = tmp.path() / "fds";
   boost::asio::io_context io;
   std::error_code ec;
-  std::unique_ptr<ChildProcess> child;
-  {
-    auto lock = os::SessionLock::try_acquire(lock_file);
-    ASSERT_TRUE(lock);
-    child = ChildProcess::start(io.get_executor(), {"sleep", "30"}, lock->fd(), ec);
-    ASSERT_TRUE(child) << ec.message();
-  }  // our fd is closed: the child's copy keeps the lock
-  EXPECT_TRUE(os::SessionLock::is_held(lock_file));
+  auto child = ChildProcess::start(io.get_executor(), {"sh", "-c", "ls /proc/self/fd > " + listing.string()}, {}, ec);
+  ASSERT_TRUE(child) << ec.message();
+  EXPECT_EQ(run_to_exit(io, *child).exit_code, 0);
+  std::ifstream in(listing);
+  std::vector<int> fds;
+  for (int fd; in >> fd;) fds.push_back(fd);
+  // 0, 1, 2, and the one `ls` opened to list the directory.
+  EXPECT_LE(fds.size(), 4u);
+  for (int fd : fds) EXPECT_TRUE(fd <= 3) << "fd " << fd << " leaked into the child";
+}
+
+// The exit is reported before the process is reaped: its group id cannot be reused meanwhile,
+// so the group can still be signalled, and a grandchild left in it dies.
+TEST(ChildProcess, TheGroupOutlivesItsLeaderUntilReaped) {
+  TempDir tmp;
+  auto pidfile = tmp.path() / "grandchild.pid";
+  boost::asio::io_context io;
+  std::error_code ec;
+  auto child = ChildProcess::start(io.get_executor(), {"sh", "-c", "sleep 60 & echo $! > " + pidfile.string()}, {}, ec);
+  ASSERT_TRUE(child) << ec.message();
+  EXPECT_EQ(run_to_exit(io, *child).exit_code, 0);
+  pid_t grandchild = 0;
+  std::ifstream(pidfile) >> grandchild;
+  ASSERT_GT(grandchild, 0);
+  ASSERT_EQ(::kill(grandchild, 0), 0);
+  // The leader is a zombie, not reaped: /proc still shows it.
+  EXPECT_TRUE(std::filesystem::exists("/proc/" + std::to_string(child->pid())));
   child->signal_group(SIGKILL);
-  run_to_exit(io, *child);
-  EXPECT_FALSE(os::SessionLock::is_held(lock_file));
+  child->reap();
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(child->pid())));
+  bool gone = false;
+  for (int i = 0; i < 1000 && !gone; ++i) {
+    gone = ::kill(grandchild, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone);
+  child->signal_group(SIGKILL);  // after reap: a no-op, never a reused group
+}
+
+TEST(ChildProcess, AnExecFailureIsReportedWithItsReason) {
+  TempDir tmp;
+  auto script = tmp.path() / "not-executable";
+  { std::ofstream(script) << "#!/bin/sh\n"; }
+  boost::asio::io_context io;
+  std::error_code ec;
+  EXPECT_FALSE(ChildProcess::start(io.get_executor(), {script.string()}, {}, ec));
+  EXPECT_EQ(ec, std::error_code(EACCES, std::system_category())) << ec.message();
 }
 
 }  // namespace

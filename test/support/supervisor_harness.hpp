@@ -87,6 +87,15 @@ class SupervisorHarness {
     io_.poll();
   }
 
+  // As if the supervisor's process were SIGKILLed: it goes without stopping anything; its
+  // containers run on, their session locks are released with its descriptors, and their holder
+  // records stay behind for the next supervisor.
+  void abandon() {
+    supervisor_.reset();
+    io_.restart();
+    io_.poll();
+  }
+
   // Runs the loop until `done` holds or `timeout` passes; returns whether it held.
   bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = 15s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -2,8 +2,13 @@
 // `explain` prints.
 #include "hostsweep/sweep/session_sweep.hpp"
 
+#include "hostsweep/os/holder_record.hpp"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/store/outbound_store.hpp"
@@ -73,22 +78,76 @@ TEST_F(SweepTest, ACrashBetweenTheTwoWritesDoesNotRetryTwice) {
   EXPECT_EQ(inbound_value("m", "tries"), "1");
 }
 
-TEST_F(SweepTest, NothingIsWrittenToOutboundWhileAContainerHoldsTheLock) {
+TEST_F(SweepTest, ASessionWhoseLockIsHeldElsewhereIsLeftEntirelyAlone) {
   store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
   claim("m", now - 30min);
-  auto container = os::SessionLock::try_acquire(files.lock());
-  ASSERT_TRUE(container);
-  container->record_holder(1, now - 1min);
+  {
+    SQLite::Database db(files.outbound().string(), SQLite::OPEN_READWRITE);
+    db.exec("INSERT INTO processing_ack VALUES ('other', 'completed', datetime('now'))");
+  }
+  store::enqueue(files, {.id = "other", .content = "x"}, now - 1h);
+  auto holder = os::SessionLock::try_acquire(files.lock());
+  ASSERT_TRUE(holder);
 
   auto outcome = sweep_once(files, policy, now);
+  EXPECT_TRUE(outcome.held_elsewhere);
   EXPECT_TRUE(outcome.container_running);
+  EXPECT_FALSE(outcome.holder);  // a holder that recorded no container
   EXPECT_TRUE(outcome.retries.empty());
+  EXPECT_TRUE(outcome.settled.empty());  // not even inbound.db is written
   EXPECT_EQ(outcome.claims_deleted, 0);
-  EXPECT_EQ(store::read_outbound(files).acks.size(), 1u);
+  EXPECT_EQ(store::read_outbound(files).acks.size(), 2u);
   EXPECT_EQ(inbound_value("m", "tries"), "0");
-  // The claim predates the container's start: never held against it (FAILURE-MODES.md 2).
-  ASSERT_TRUE(outcome.stuck);
-  EXPECT_EQ(outcome.stuck->verdict, policy::StuckVerdict::healthy) << outcome.stuck->reason;
+  EXPECT_EQ(inbound_value("other", "status"), "pending");
+}
+
+// A record left under a free lock: its supervisor died. While the kernel says the recorded
+// process lives, the pass writes nothing and reports the orphan with the lock to stop it under.
+TEST_F(SweepTest, ALiveOrphanOfADeadSupervisorIsReportedAndNothingIsWritten) {
+  store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
+  claim("m", now - 30min);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  auto identity = os::identify(child);
+  ASSERT_TRUE(identity);
+  os::make_private_directories(files.host_dir);
+  os::write_holder_record(files.holder_record(), {.container = *identity, .started_at = now - 1min,
+                                                  .supervisor = {999999, 1}});
+  auto outcome = sweep_once(files, policy, now);
+  ASSERT_TRUE(outcome.orphan);
+  EXPECT_EQ(outcome.orphan->container, *identity);
+  EXPECT_TRUE(outcome.orphan_lock);
+  EXPECT_EQ(outcome.claims_deleted, 0);
+  EXPECT_EQ(inbound_value("m", "tries"), "0");
+  EXPECT_TRUE(os::SessionLock::is_held(files.lock()));  // the caller holds it now
+  outcome.orphan_lock.reset();
+
+  // Once it has gone, the record is stale: removed, and the cleanup runs.
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  auto after = sweep_once(files, policy, now + 1s);
+  EXPECT_FALSE(after.orphan);
+  EXPECT_EQ(after.claims_deleted, 1);
+  EXPECT_EQ(inbound_value("m", "tries"), "1");
+  EXPECT_FALSE(os::read_holder_record(files.holder_record()));
+}
+
+// A record whose pid now names another process (same pid, another start time) is not that
+// container: the pass never takes an unrelated process for it.
+TEST_F(SweepTest, ARecordWhosePidWasReusedIsStale) {
+  store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
+  claim("m", now - 30min);
+  auto self = os::self_identity();
+  os::make_private_directories(files.host_dir);
+  os::write_holder_record(files.holder_record(), {.container = {self.pid, self.start_ticks + 1},
+                                                  .started_at = now - 1min, .supervisor = {999999, 1}});
+  auto outcome = sweep_once(files, policy, now);
+  EXPECT_FALSE(outcome.orphan);
+  EXPECT_EQ(outcome.claims_deleted, 1);
 }
 
 TEST_F(SweepTest, ExplainPlansTheSameStepsWithoutWriting) {
@@ -162,26 +221,22 @@ TEST_F(SweepTest, AnAckWrittenByTheContainerIsNotHiddenByTheMemo) {
   EXPECT_EQ(inbound_value("m", "status"), "completed");
 }
 
-TEST_F(SweepTest, OrphanClaimsAreCleanedOnceTheLockIsFreeEvenWhenNothingChanged) {
+TEST_F(SweepTest, OrphanClaimsAreCleanedOnceTheContainerHasEndedEvenWhenNothingChanged) {
   store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
   claim("m", now - 1min);
-  auto container = os::SessionLock::try_acquire(files.lock());
-  ASSERT_TRUE(container);
-  container->record_holder(4242, now - 2min);
-
-  // While someone else's container holds the lock, its claim is normal, and it is judged at
-  // each pass's own time, memo or not.
-  auto first = run_pass({.files = files, .policy = policy, .now = now});
-  EXPECT_TRUE(first.held_elsewhere);
+  // While the caller's container runs, its claim is normal, and it is judged at each pass's
+  // own time, memo or not.
+  auto first = run_pass({.files = files, .policy = policy, .now = now, .own_container_since = now - 2min});
   ASSERT_TRUE(first.stuck);
-  auto second = run_pass({.files = files, .policy = policy, .now = now + 30s, .memo = first.memo});
+  ASSERT_TRUE(first.memo);
+  auto second = run_pass(
+      {.files = files, .policy = policy, .now = now + 30s, .own_container_since = now - 2min, .memo = first.memo});
   EXPECT_TRUE(second.from_memo);
   ASSERT_TRUE(second.stuck);
   EXPECT_GT(second.stuck->silence, first.stuck->silence);
   EXPECT_EQ(second.claims_deleted, 0);
 
   // It died without a word: the files are as they were, but the claim is now an orphan.
-  container.reset();
   auto third = run_pass({.files = files, .policy = policy, .now = now + 31s, .memo = second.memo});
   EXPECT_FALSE(third.from_memo);
   EXPECT_EQ(third.claims_deleted, 1);

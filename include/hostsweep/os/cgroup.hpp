@@ -55,29 +55,9 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "hostsweep/os/unique_fd.hpp"
+
 namespace hostsweep::os {
-
-// An owned file descriptor, closed on destruction.
-class UniqueFd {
- public:
-  UniqueFd() noexcept = default;
-  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const noexcept { return fd_; }
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-  // Gives up ownership; the caller closes the fd.
-  int release() noexcept;
-  // Closes the fd held (if any) and holds `fd`.
-  void reset(int fd = -1) noexcept;
-
- private:
-  int fd_ = -1;
-};
 
 // The setting `cgroup`.
 struct CgroupSetting {
@@ -102,6 +82,10 @@ struct CgroupLimits {
   std::optional<std::uint32_t> cpu_weight;  // cpu.weight, 1..10000; needs the cpu controller
   bool empty() const noexcept { return !memory_max && !pids_max && !cpu_weight; }
 };
+
+// Whether the cgroup directory `dir` is populated (its cgroup.events says so); a missing cgroup
+// is not. For a path a holder record names. Throws as Cgroup::populated() does.
+bool cgroup_populated(const std::filesystem::path& dir);
 
 // The cgroup of one container. Cheap to copy; does not own the directory (nothing is removed on
 // destruction). Errors are Error(io_error) naming the path and the kernel's reason.

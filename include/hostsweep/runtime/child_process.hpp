@@ -1,15 +1,26 @@
 #pragma once
-// One container's process: spawned in a process group of its own (so a kill reaches its
-// grandchildren too), waited for asynchronously with Boost.Process v2 through a pidfd, and
-// signalled as a group. The session lock's fd is handed down to it (as fd 3), so the lock stays
-// held for as long as any process of the container lives, even if the supervisor itself dies.
+// One container's first process: started with clone3 in a process group of its own (and, when
+// given, straight into its cgroup: CLONE_INTO_CGROUP, so not even its first instruction runs
+// outside), known by the pidfd the kernel returns at the spawn, and waited for through that
+// pidfd on the caller's executor.
+//
+// Exit and reaping are two steps, on purpose: async_wait() completes when the process has
+// exited but leaves it unreaped, so its pid — which is also its process group's id — cannot be
+// reused by anyone until reap() (or the destructor). The owner signals the group in between,
+// and a freed group id is never signalled (FAILURE-MODES.md 11).
+//
+// No descriptor of the supervisor's is inherited: the child gets /dev/null as stdin, the
+// supervisor's stdout and stderr, and nothing else.
 //
 // Thread-safety: use from the executor it was started on.
+
+#include <sys/types.h>
 
 #include <boost/asio/any_io_executor.hpp>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -25,26 +36,41 @@ struct ExitStatus {
   std::string describe() const;  // "exit code 3", "signal 9 (SIGKILL)"
 };
 
+struct SpawnOptions {
+  int cgroup_fd = -1;            // a cgroup v2 directory to start the child in, or -1
+  std::optional<uid_t> uid;      // run as this user (setuid after setgid)
+  std::optional<gid_t> gid;      // and group (supplementary groups dropped)
+};
+
 class ChildProcess {
  public:
-  // Starts argv[0] (looked up in PATH when it has no slash) with argv. `inherit_fd` (or -1)
-  // stays open in the child. Returns nullptr and sets `error` when it cannot start.
+  // Starts argv[0] (looked up in PATH when it has no slash) with argv. Returns nullptr and sets
+  // `error` when it cannot start (the program is missing, the exec failed, the cgroup refused).
   static std::unique_ptr<ChildProcess> start(boost::asio::any_io_executor executor, const std::vector<std::string>& argv,
-                                             int inherit_fd, std::error_code& error);
+                                             const SpawnOptions& options, std::error_code& error);
 
-  // Never kills: the owner decides. A pending async_wait completes with operation_canceled.
+  // Never kills: the owner decides. Reaps the process if it has already exited, so that no
+  // zombie outlives its owner; a pending async_wait completes with operation_canceled.
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   int pid() const noexcept { return pid_; }
 
-  // Completes once, when the process exits, with how it ended; error_code is set only if the
-  // wait itself failed (operation_canceled when this object is destroyed first).
+  // Completes once, when the process has exited, with how it ended; the process stays
+  // unreaped. error_code is set only if the wait itself failed (operation_canceled when this
+  // object is destroyed first).
   void async_wait(std::function<void(std::error_code, ExitStatus)> handler);
 
-  // Sends `signal` to the whole process group. Harmless when the group is already gone.
+  // Sends `signal` to this process only (through its pidfd). Harmless once it has exited.
+  void signal(int signal) noexcept;
+
+  // Sends `signal` to its whole process group. Only before reap(): until then the group's id
+  // cannot name anyone else. A no-op after reap().
   void signal_group(int signal) noexcept;
+
+  // Collects the exited process; after this its pid may be reused. Idempotent.
+  void reap() noexcept;
 
  private:
   struct Impl;

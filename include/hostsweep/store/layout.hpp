@@ -20,16 +20,22 @@ void validate_id(std::string_view what, std::string_view id);
 // A fresh id such as "sess-1772953200000-3f9a0c1d": a prefix, the time and 32 random bits.
 std::string generate_id(std::string_view prefix, TimePoint now);
 
-// The files of one session directory.
+// The files of one session: its directory, which its container can write, and the host's own
+// directory for it, which no container can reach (DATA_DIR/run/sessions/<group>/<session>/,
+// under a 0700 DATA_DIR/run/). What decides whom the supervisor signals, and who may run the
+// session, lives only in the latter (FAILURE-MODES.md 11, 12).
 struct SessionFiles {
   std::filesystem::path dir;
+  std::filesystem::path host_dir;  // empty for a directory that is not (yet) a registered session
 
   std::filesystem::path inbound() const { return dir / "inbound.db"; }
   std::filesystem::path outbound() const { return dir / "outbound.db"; }
   std::filesystem::path heartbeat() const { return dir / ".heartbeat"; }
   std::filesystem::path outbox() const { return dir / "outbox"; }
-  // Held (flock) by whoever runs this session's container: see os/session_lock.hpp.
-  std::filesystem::path lock() const { return dir / ".hostsweep.lock"; }
+  // Held by whoever runs this session's container or writes its files: see os/session_lock.hpp.
+  std::filesystem::path lock() const { return host_dir / "lock"; }
+  // What the supervisor that runs the container recorded about it: see os/holder_record.hpp.
+  std::filesystem::path holder_record() const { return host_dir / "holder"; }
 };
 
 // DATA_DIR/hostsweep.db is the registry; DATA_DIR/sessions/<group>/<session>/ the sessions.
@@ -40,6 +46,8 @@ class DataDir {
   const std::filesystem::path& root() const noexcept { return root_; }
   std::filesystem::path registry() const { return root_ / "hostsweep.db"; }
   std::filesystem::path sessions_root() const { return root_ / "sessions"; }
+  // The host's own state (locks, holder records), mode 0700: never visible to a container.
+  std::filesystem::path run_dir() const { return root_ / "run"; }
 
   // Validates both ids before it builds a path from them.
   SessionFiles session(std::string_view agent_group_id, std::string_view session_id) const;

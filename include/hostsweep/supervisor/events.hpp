@@ -27,6 +27,7 @@ enum class EventKind {
   session_error,           // reason: a file that could not be read or written
   watch_unavailable,       // reason: inotify unavailable for this session; polled at each sweep
   watch_overflow,          // the kernel dropped events; everything is re-checked
+  containment_reduced,     // reason: no cgroup for containers (escaped processes outlive them)
   sweep_completed,         // tries = number of sessions
 };
 

@@ -1,9 +1,13 @@
 #pragma once
 // Every setting of the supervisor, with the defaults `hostsweep run --help` documents.
 
+#include <sys/types.h>
+
 #include <cstddef>
+#include <optional>
 #include <string>
 
+#include "hostsweep/os/cgroup.hpp"
 #include "hostsweep/policy/start_backoff.hpp"
 #include "hostsweep/policy/sweep_plan.hpp"
 #include "hostsweep/runtime/container_runtime.hpp"
@@ -20,6 +24,10 @@ struct SupervisorOptions {
   bool watch_files = true;                    // inotify; false: every session is polled at the sweep
   std::size_t max_watches = 0;                // soft cap on inotify watches (0: the kernel's limit)
   std::string timezone;                       // for recurring work ("" = the host's zone)
+  os::CgroupSetting cgroup;                   // a cgroup per container: auto, off, or a parent path
+  os::CgroupLimits limits;                    // per container, when the controllers are delegated
+  std::optional<uid_t> run_as_uid;            // containers run as this user...
+  std::optional<gid_t> run_as_gid;            // ...and group (the process runtime isolates nothing)
 };
 
 }  // namespace hostsweep::supervisor

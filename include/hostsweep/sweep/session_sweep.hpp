@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "hostsweep/os/holder_record.hpp"
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/policy/sweep_plan.hpp"
 #include "hostsweep/store/file_version.hpp"
@@ -19,8 +20,13 @@
 namespace hostsweep::sweep {
 
 // Everything the plan reads, with no side effect. A container runs when someone holds the
-// session lock; its start time is what the holder recorded.
+// session lock, or when the container of a supervisor that died is still alive (the holder
+// record, verified with the kernel); its start time is what its supervisor recorded.
 policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now);
+
+// Whether a container of the session may be running, without taking anything: someone holds
+// its lock, or its holder record names a container the kernel says still lives.
+bool container_may_run(const store::SessionFiles& files);
 
 // What a pass read, which the caller may keep and hand to the next pass over the same session.
 // When neither file has been committed to since (store::FileVersion), that pass judges the same
@@ -53,9 +59,16 @@ struct PassInput {
 };
 
 struct PassResult {
-  bool container_running = false;  // the caller's own, or someone else's (the lock was held)
-  bool held_elsewhere = false;     // another process holds the session lock
-  std::optional<os::LockHolder> holder;  // what that holder recorded; nullopt when unreadable
+  bool container_running = false;  // the caller's own, someone else's, or an orphan
+  // Another process holds the session lock: the pass wrote nothing and read nothing but the
+  // holder's record (nullopt when it has none: a maintenance pass, not a supervisor).
+  bool held_elsewhere = false;
+  std::optional<os::HolderRecord> holder;
+  // The lock was free but the container of a supervisor that died still lives: the pass wrote
+  // nothing. `orphan_lock` is the session lock, handed to the caller so that it can stop the
+  // orphan with no one else starting a container meanwhile; then the cleanup runs under it.
+  std::optional<os::HolderRecord> orphan;
+  std::optional<os::SessionLock> orphan_lock;
   std::vector<policy::Settlement> settled;
   std::vector<policy::PlannedRetry> retries;
   int claims_deleted = 0;
@@ -67,8 +80,10 @@ struct PassResult {
   bool from_memo = false;                      // nothing had changed: the files were not opened
 };
 
-// Sync acks; then, if no container runs (the session lock is free, and held during the
-// cleanup so that no one starts one meanwhile), retry or fail the orphan claims' messages and
+// If another process holds the session lock, nothing; if the lock is free but a dead
+// supervisor's container lives on, nothing but reporting the orphan. Otherwise sync acks; then,
+// if no container runs (the session lock is held during the cleanup so that no one starts one
+// meanwhile), retry or fail the orphan claims' messages and
 // delete the claims; if one runs, judge it. A crash between the two writes is harmless: the
 // next pass finds the claims again and decide_retry leaves the already rescheduled messages
 // alone. Then the recurrence fan-out, in the policy's zone, and the summary. Each file is
