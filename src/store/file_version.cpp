@@ -11,9 +11,10 @@
 namespace hostsweep::store {
 namespace {
 
+// lstat: a symlink (even a dangling one) is something beside the file, to be refused by a full read.
 bool exists(const std::string& path) {
   struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
+  return ::lstat(path.c_str(), &st) == 0;
 }
 
 }  // namespace
