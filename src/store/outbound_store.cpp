@@ -1,28 +1,43 @@
 #include "hostsweep/store/outbound_store.hpp"
 
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <string>
+
+#include <fmt/format.h>
 
 #include "schema.hpp"
 #include "sqlite.hpp"
 
 namespace hostsweep::store {
+namespace {
 
 using detail::Access;
 using detail::guarded;
 
-OutboundSnapshot read_outbound(const SessionFiles& files) {
+OutboundSnapshot read_snapshot(const SessionFiles& files, Access access, const OutboundReadOptions& options) {
   OutboundSnapshot snapshot;
-  std::error_code ec;
-  if (!std::filesystem::exists(files.outbound(), ec)) return snapshot;
-  auto db = detail::open_unverified(files.outbound(), Access::read_only);
-  guarded(files.outbound(), [&] {
+  const auto path = files.outbound();
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) return snapshot;  // no outbound.db yet
+  auto db = detail::open_unverified(path, access, options.max_bytes);
+  try {
     // One read transaction: one snapshot of what the container wrote, one lock cycle. Its
-    // first read of the schema is also what notices a file that is not a database.
+    // first read of the schema is also what notices a file that is not a database, and what
+    // rolls back a hot journal when the connection may write.
     SQLite::Transaction read(db, SQLite::TransactionBehavior::DEFERRED);
     std::set<std::string> tables;
     SQLite::Statement list(db, "SELECT name FROM sqlite_schema WHERE type = 'table'");
     while (list.executeStep()) tables.insert(list.getColumn(0).getString());
+    // The size of this snapshot: the file may have grown since the check before the open.
+    const std::int64_t bytes =
+        db.execAndGet("PRAGMA page_count").getInt64() * db.execAndGet("PRAGMA page_size").getInt64();
+    if (bytes > options.max_bytes) throw detail::over_cap(path, bytes, options.max_bytes);
     snapshot.exists = true;
     snapshot.complete = tables.count("messages_out") && tables.count("processing_ack") && tables.count("session_state") &&
                         tables.count("container_state");
@@ -45,8 +60,26 @@ OutboundSnapshot read_outbound(const SessionFiles& files) {
       }
     }
     read.commit();
-  });
+  } catch (const SQLite::Exception& e) {
+    if (e.getExtendedErrorCode() == SQLITE_READONLY_ROLLBACK) {
+      throw Error(Errc::io_error, fmt::format("{} has a hot journal (a writer died mid-transaction); it is rolled back "
+                                              "once the container has ended",
+                                              path.string()));
+    }
+    throw detail::translate(path, e);
+  }
   return snapshot;
+}
+
+}  // namespace
+
+OutboundSnapshot read_outbound(const SessionFiles& files, const OutboundReadOptions& options) {
+  return read_snapshot(files, Access::read_only, options);
+}
+
+OutboundSnapshot read_outbound(const SessionFiles& files, const os::SessionLock& /*held*/,
+                               const OutboundReadOptions& options) {
+  return read_snapshot(files, Access::read_write, options);
 }
 
 int delete_orphan_claims(const SessionFiles& files, const std::vector<std::string>& message_ids,
@@ -70,6 +103,38 @@ int delete_orphan_claims(const SessionFiles& files, const std::vector<std::strin
 void ensure_outbound(const SessionFiles& files, const os::SessionLock& /*held*/) {
   auto db = detail::open_database(files.outbound(), Access::create);
   guarded(files.outbound(), [&] { detail::create_outbound_schema(db); });
+}
+
+std::optional<TimePoint> read_heartbeat_nofollow(const SessionFiles& files) {
+  struct stat st {};
+  if (::lstat(files.heartbeat().c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    throw Error(Errc::io_error, fmt::format("{}: {}", files.heartbeat().string(), std::strerror(errno)));
+  }
+  // Only the container's own file is its sign of life; a link's target is someone else's.
+  if (!S_ISREG(st.st_mode)) return std::nullopt;
+  using namespace std::chrono;
+  auto since_epoch = seconds{st.st_mtim.tv_sec} + nanoseconds{st.st_mtim.tv_nsec};
+  return TimePoint{duration_cast<milliseconds>(since_epoch)};
+}
+
+HeartbeatRemoval remove_stale_heartbeat(const SessionFiles& files) {
+  HeartbeatRemoval out;
+  const auto path = files.heartbeat();
+  // unlink(2) never follows the last component and never removes a directory.
+  if (::unlink(path.c_str()) == 0) {
+    out.removed = true;
+    return out;
+  }
+  const int error = errno;
+  if (error == ENOENT) return out;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    out.problem = fmt::format("{} is a directory: left in place", path.string());
+  } else {
+    out.problem = fmt::format("{}: {}", path.string(), std::strerror(error));
+  }
+  return out;
 }
 
 }  // namespace hostsweep::store
