@@ -70,6 +70,11 @@ TEST_F(FileVersionTest, EveryDoubtIsNoVersion) {
   std::ofstream(file.string() + "-journal") << "";
   EXPECT_FALSE(read_file_version(file)) << "a journal beside it: a write under way, or one to roll back";
   std::filesystem::remove(file.string() + "-journal");
+  // A dangling symlink is something beside it too: the full read that follows refuses it.
+  std::filesystem::create_symlink(tmp.path() / "nowhere", file.string() + "-journal");
+  EXPECT_FALSE(read_file_version(file)) << "a symlinked journal";
+  std::filesystem::remove(file.string() + "-journal");
+  ASSERT_TRUE(read_file_version(file));
 
   exec("PRAGMA journal_mode=WAL");
   EXPECT_FALSE(read_file_version(file)) << "WAL mode: commits do not reach the header";
