@@ -8,6 +8,8 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -19,6 +21,42 @@ namespace {
 
 using detail::Access;
 using detail::guarded;
+
+std::string_view text_of(const SQLite::Column& column) {
+  const char* text = column.getText();  // before getBytes, as SQLite requires
+  return {text, static_cast<std::size_t>(column.getBytes())};
+}
+
+// Every processing_ack row, or (with pending_ids) only those a pass can act on: see
+// OutboundReadOptions. The rows left out are never copied out of SQLite.
+std::vector<policy::AckFact> read_acks(SQLite::Database& db, const OutboundReadOptions& options) {
+  std::vector<policy::AckFact> acks;
+  SQLite::Statement q(db, "SELECT message_id, status, status_changed FROM processing_ack");
+  if (!options.pending_ids) {
+    while (q.executeStep()) acks.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
+    return acks;
+  }
+  const std::unordered_set<std::string_view> pending(options.pending_ids->begin(), options.pending_ids->end());
+  std::optional<policy::AckFact> latest;
+  std::optional<TimePoint> latest_at;
+  while (q.executeStep()) {
+    const std::string_view id = text_of(q.getColumn(0));
+    const std::string_view status = text_of(q.getColumn(1));
+    if ((status != "completed" && status != "failed") || pending.count(id)) {
+      acks.push_back({std::string(id), std::string(status), q.getColumn(2).getString()});
+      continue;
+    }
+    const std::string_view changed = text_of(q.getColumn(2));
+    // As decide_stuck reads it; an unreadable time is never a sign of life there either.
+    const auto at = policy::parse_timestamp_latest(changed);
+    if (at && (!latest_at || *at > *latest_at)) {
+      latest_at = at;
+      latest = policy::AckFact{std::string(id), std::string(status), std::string(changed)};
+    }
+  }
+  if (latest) acks.push_back(std::move(*latest));
+  return acks;
+}
 
 OutboundSnapshot read_snapshot(const SessionFiles& files, Access access, const OutboundReadOptions& options) {
   OutboundSnapshot snapshot;
@@ -41,12 +79,7 @@ OutboundSnapshot read_snapshot(const SessionFiles& files, Access access, const O
     snapshot.exists = true;
     snapshot.complete = tables.count("messages_out") && tables.count("processing_ack") && tables.count("session_state") &&
                         tables.count("container_state");
-    if (tables.count("processing_ack")) {
-      SQLite::Statement q(db, "SELECT message_id, status, status_changed FROM processing_ack");
-      while (q.executeStep()) {
-        snapshot.acks.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
-      }
-    }
+    if (tables.count("processing_ack")) snapshot.acks = read_acks(db, options);
     if (tables.count("container_state")) {
       SQLite::Statement q(db, R"sql(
         SELECT current_tool, tool_declared_timeout_ms, tool_started_at, updated_at FROM container_state WHERE id = 1)sql");

@@ -24,7 +24,7 @@ namespace hostsweep::store {
 struct OutboundSnapshot {
   bool exists = false;                   // false: no outbound.db yet; nothing else is set
   bool complete = false;                 // every table of the schema is there (ensure_outbound has nothing to do)
-  std::vector<policy::AckFact> acks;     // every processing_ack row
+  std::vector<policy::AckFact> acks;     // every processing_ack row (but see OutboundReadOptions::pending_ids)
   std::optional<policy::ToolFact> tool;  // container_state row 1; nullopt when table or row is missing
 };
 
@@ -33,6 +33,15 @@ inline constexpr std::int64_t kMaxOutboundBytes = std::int64_t{256} << 20;  // 2
 
 struct OutboundReadOptions {
   std::int64_t max_bytes = kMaxOutboundBytes;
+  // Set: `acks` keeps only the rows a pass can act on, not the settled history (a million
+  // acks held ~180 MB, and as many again to settle them): every row that is not completed or
+  // failed (the claims); the completed and failed rows of these messages, which should be the
+  // ones still pending in inbound.db (InboundDb::pending_ids), the only ones a settlement can
+  // change; and of the others, the one with the latest status_changed, the latest sign of life
+  // they give. policy::decide_settlements, claimed_ids and decide_stuck decide the same on it.
+  // Such a snapshot was filtered by the inbound.db read before it: do not reuse it once
+  // inbound.db has changed.
+  std::optional<std::vector<std::string>> pending_ids;
 };
 
 // Read-only. A missing file is a snapshot with exists = false. Throws Error(corrupt_file) when
