@@ -58,7 +58,9 @@ std::vector<policy::AckFact> read_acks(SQLite::Database& db, const OutboundReadO
   return acks;
 }
 
-OutboundSnapshot read_snapshot(const SessionFiles& files, Access access, const OutboundReadOptions& options) {
+// nullopt: a hot journal, which a read-only connection cannot roll back.
+std::optional<OutboundSnapshot> read_snapshot(const SessionFiles& files, Access access,
+                                              const OutboundReadOptions& options) {
   OutboundSnapshot snapshot;
   const auto path = files.outbound();
   struct stat st {};
@@ -94,25 +96,32 @@ OutboundSnapshot read_snapshot(const SessionFiles& files, Access access, const O
     }
     read.commit();
   } catch (const SQLite::Exception& e) {
-    if (e.getExtendedErrorCode() == SQLITE_READONLY_ROLLBACK) {
-      throw Error(Errc::io_error, fmt::format("{} has a hot journal (a writer died mid-transaction); it is rolled back "
-                                              "once the container has ended",
-                                              path.string()));
-    }
+    if (e.getExtendedErrorCode() == SQLITE_READONLY_ROLLBACK) return std::nullopt;
     throw detail::translate(path, e);
   }
   return snapshot;
 }
 
+Error hot_journal(const SessionFiles& files, const char* why) {
+  return Error(Errc::io_error,
+               fmt::format("{} has a hot journal (a writer died mid-transaction); {}", files.outbound().string(), why));
+}
+
 }  // namespace
 
 OutboundSnapshot read_outbound(const SessionFiles& files, const OutboundReadOptions& options) {
-  return read_snapshot(files, Access::read_only, options);
+  if (auto snapshot = read_snapshot(files, Access::read_only, options)) return std::move(*snapshot);
+  throw hot_journal(files, "it is rolled back once the container has ended");
 }
 
 OutboundSnapshot read_outbound(const SessionFiles& files, const os::SessionLock& /*held*/,
                                const OutboundReadOptions& options) {
-  return read_snapshot(files, Access::read_write, options);
+  // Read-only first: closing a file opened for writing is an IN_CLOSE_WRITE, which the
+  // supervisor takes for a container's commit and answers with another check (FAILURE-MODES.md
+  // 18). Read-write only to roll back a hot journal, a write of its own.
+  if (auto snapshot = read_snapshot(files, Access::read_only, options)) return std::move(*snapshot);
+  if (auto snapshot = read_snapshot(files, Access::read_write, options)) return std::move(*snapshot);
+  throw hot_journal(files, "the host cannot open the file for writing to roll it back");
 }
 
 int delete_orphan_claims(const SessionFiles& files, const std::vector<std::string>& message_ids,

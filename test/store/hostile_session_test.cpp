@@ -9,10 +9,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -341,6 +343,39 @@ TEST_F(HostileSessionTest, FailureMode14_AWriterKilledMidTransactionIsRolledBack
   EXPECT_FALSE(fs::exists(journal));
   EXPECT_EQ(fs::file_size(files.outbound()), size_before);
   EXPECT_EQ(read_outbound(files).acks.size(), 2u);  // and read-only again from now on
+}
+
+// The supervisor takes outbound.db's IN_CLOSE_WRITE for a container's commit and checks the
+// session again: a read under the lock that opened it for writing each time would wake it
+// forever (FAILURE-MODES.md 18).
+TEST_F(HostileSessionTest, ALockedReadOpensTheFileForWritingOnlyToRollBack) {
+  add_ack(files.outbound(), "a", "completed");
+  int watch = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(watch, 0);
+  ASSERT_GE(::inotify_add_watch(watch, files.dir.c_str(), IN_CLOSE_WRITE), 0);
+  auto closed_after_writing = [&] {
+    std::vector<std::string> names;
+    alignas(inotify_event) char buffer[4096];
+    for (ssize_t n; (n = ::read(watch, buffer, sizeof buffer)) > 0;) {
+      for (char* p = buffer; p < buffer + n;) {
+        auto* event = reinterpret_cast<inotify_event*>(p);
+        if (event->len > 0) names.emplace_back(event->name);
+        p += sizeof(inotify_event) + event->len;
+      }
+    }
+    return names;
+  };
+  auto held = lock();
+  ASSERT_TRUE(held);
+  EXPECT_EQ(read_outbound(files, *held).acks.size(), 1u);
+  EXPECT_EQ(closed_after_writing(), std::vector<std::string>{});
+
+  ASSERT_NO_FATAL_FAILURE(kill_a_writer_mid_transaction(files.outbound()));
+  closed_after_writing();
+  EXPECT_EQ(read_outbound(files, *held).acks.size(), 1u);
+  auto names = closed_after_writing();
+  EXPECT_NE(std::find(names.begin(), names.end(), "outbound.db"), names.end()) << "the rollback wrote it";
+  ::close(watch);
 }
 
 TEST_F(HostileSessionTest, AnOutboundOverTheCapIsNotRead) {

@@ -53,8 +53,9 @@ struct OutboundReadOptions {
 OutboundSnapshot read_outbound(const SessionFiles& files, const OutboundReadOptions& options = {});
 
 // The same, for a caller that holds the session lock while no container of this session runs
-// (the lock argument is that proof, as for delete_orphan_claims): the file is opened read-write,
-// so that SQLite rolls back a hot journal left by a container killed mid-commit, then read.
+// (the lock argument is that proof, as for delete_orphan_claims): a hot journal left by a
+// container killed mid-commit is rolled back (the file is opened read-write for that, and only
+// then: closing a file opened for writing wakes the supervisor's watch), then the file is read.
 OutboundSnapshot read_outbound(const SessionFiles& files, const os::SessionLock& held,
                                const OutboundReadOptions& options = {});
 
