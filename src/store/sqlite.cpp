@@ -42,6 +42,8 @@ int wait_while_busy(void* /*unused*/, int tries) {
 
 // --- The session VFS --------------------------------------------------------------------------
 //
+// SQLite's default VFS, but for two things a file written by the container must not make it do.
+//
 // A hot journal may end with the name of a "super-journal" (SQLite's record of a transaction
 // over several attached files). Rolling the journal back, SQLite reads that file and, when none
 // of the journals it lists still points back at it, deletes it: a journal written by the
@@ -52,6 +54,37 @@ int wait_while_busy(void* /*unused*/, int tries) {
 
 thread_local bool t_refused_super_journal = false;  // for translate(): SQLite only says CANTOPEN
 
+// The check before an open leaves a moment in which the container can put a fifo in place of
+// the file: SQLite's read-only open(2) of it would then wait for a writer, forever, holding a
+// database thread (and shutdown). While this VFS opens a file, the open(2) of SQLite's unix VFS
+// is made non-blocking and must yield a regular file, checked with fstat on the very descriptor
+// SQLite keeps. That call is replaced process-wide (the unix VFS has one table of system calls),
+// once, by a function that changes nothing for any other caller: only this thread, only while
+// the flag below is set.
+thread_local bool t_opening_session_file = false;
+using OpenCall = int (*)(const char*, int, int);
+OpenCall g_next_open = nullptr;  // written once, before the replacement is installed
+
+int open_regular_file(const char* path, int flags, int mode) {
+  if (!t_opening_session_file) return g_next_open(path, flags, mode);
+  int fd = g_next_open(path, flags | O_NONBLOCK, mode);
+  if (fd < 0) return fd;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    errno = ENXIO;  // SQLite reports SQLITE_CANTOPEN; translate() says what the file is
+    return -1;
+  }
+  return fd;
+}
+
+void install_open_regular_file(sqlite3_vfs* base) {
+  if (base->iVersion < 3 || !base->xGetSystemCall || !base->xSetSystemCall) return;
+  // void (*)(void) is SQLite's generic type for a system call; "open" is open(2)'s signature.
+  g_next_open = reinterpret_cast<OpenCall>(base->xGetSystemCall(base, "open"));
+  if (g_next_open) base->xSetSystemCall(base, "open", reinterpret_cast<sqlite3_syscall_ptr>(&open_regular_file));
+}
+
 sqlite3_vfs* base_of(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAppData); }
 
 int vfs_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
@@ -59,7 +92,10 @@ int vfs_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int fl
     t_refused_super_journal = true;
     return SQLITE_CANTOPEN;
   }
-  return base_of(vfs)->xOpen(base_of(vfs), name, file, flags, out_flags);
+  t_opening_session_file = true;
+  int rc = base_of(vfs)->xOpen(base_of(vfs), name, file, flags, out_flags);
+  t_opening_session_file = false;
+  return rc;
 }
 int vfs_delete(sqlite3_vfs* vfs, const char* name, int sync_dir) { return base_of(vfs)->xDelete(base_of(vfs), name, sync_dir); }
 int vfs_access(sqlite3_vfs* vfs, const char* name, int flags, int* out) {
@@ -120,6 +156,7 @@ const char* session_vfs() {
       shim.xGetSystemCall = base->xGetSystemCall ? &vfs_get_system_call : nullptr;
       shim.xNextSystemCall = base->xNextSystemCall ? &vfs_next_system_call : nullptr;
     }
+    install_open_regular_file(base);
     if (sqlite3_vfs_register(&shim, 0) != SQLITE_OK) throw Error(Errc::io_error, "cannot register SQLite's session VFS");
     return shim.zName;
   }();

@@ -6,8 +6,9 @@
 // A session directory is written by the container, which is untrusted (FAILURE-MODES.md):
 // every file the store opens goes through open_unverified, which refuses a database, or a
 // journal beside it, that is a symlink or not a regular file (before SQLite sees it, and again
-// through SQLITE_OPEN_NOFOLLOW), and runs SQLite on a VFS that never opens a super-journal, so
-// that nothing outside the session is ever read, written or deleted on a container's word.
+// through SQLITE_OPEN_NOFOLLOW), and runs SQLite on a VFS that never opens a super-journal and
+// only ever opens regular files, without blocking: nothing outside the session is read, written
+// or deleted on a container's word, and a fifo swapped in after the check cannot hang a thread.
 
 #include <SQLiteCpp/SQLiteCpp.h>
 

@@ -233,6 +233,22 @@ TEST_F(HostileSessionTest, AJournalLinkSwappedInAfterTheOpenIsStillRefusedByName
   EXPECT_FALSE(fs::exists(created));
 }
 
+// A fifo in place of the journal after the open's check: SQLite, looking for a hot journal,
+// would open(2) it read-only and wait for a writer forever.
+TEST_F(HostileSessionTest, AFifoJournalSwappedInAfterTheOpenNeitherBlocksNorIsRead) {
+  InboundDb db(files);
+  const std::string journal = files.inbound().string() + "-journal";
+  ASSERT_EQ(::mkfifo(journal.c_str(), 0600), 0);
+  auto reading = std::async(std::launch::async, [&] { return error_of([&] { db.read_state(); }); });
+  if (reading.wait_for(5s) == std::future_status::timeout) {
+    ADD_FAILURE() << "opening a fifo blocked";
+    ::close(::open(journal.c_str(), O_WRONLY | O_NONBLOCK));  // lets it go
+  }
+  auto e = reading.get();
+  EXPECT_EQ(e.code(), Errc::corrupt_file);
+  EXPECT_EQ(std::string(e.what()), journal + " is a fifo, not a regular file: refused");
+}
+
 // SQLite, rolling back a hot journal, deletes the "super-journal" the journal names (measured:
 // a read-write open of a file with such a journal deletes any file it names). The host opens
 // inbound.db read-write while the container runs, and outbound.db once it has ended.
