@@ -11,9 +11,10 @@
 namespace hostsweep::store {
 namespace {
 
+// lstat: a symlink (even a dangling one) is something beside the file, to be refused by a full read.
 bool exists(const std::string& path) {
   struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
+  return ::lstat(path.c_str(), &st) == 0;
 }
 
 }  // namespace
@@ -24,11 +25,13 @@ std::optional<FileVersion> read_file_version(const std::filesystem::path& databa
     // A journal beside the file: a write is under way, or a crashed one awaits its rollback.
     // A WAL file: commits land there, not in the header.
     if (exists(path + "-journal") || exists(path + "-wal")) return std::nullopt;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    // O_NONBLOCK: a fifo put there by the container would block a plain open until a writer came.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return std::nullopt;
     std::array<unsigned char, 100> header{};
     struct stat st {};
-    bool read_ok = ::fstat(fd, &st) == 0 && ::pread(fd, header.data(), header.size(), 0) == static_cast<ssize_t>(header.size());
+    bool read_ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                   ::pread(fd, header.data(), header.size(), 0) == static_cast<ssize_t>(header.size());
     ::close(fd);
     if (!read_ok) return std::nullopt;
     static constexpr char kMagic[] = "SQLite format 3";  // with its terminating NUL: 16 bytes

@@ -163,6 +163,15 @@ InboundState InboundDb::read_state() {
   });
 }
 
+std::vector<std::string> InboundDb::pending_ids() {
+  return impl_->run([&](SQLite::Database& db) {
+    std::vector<std::string> ids;
+    SQLite::Statement q(db, "SELECT id FROM messages_in WHERE coalesce(status, 'pending') = 'pending'");
+    while (q.executeStep()) ids.push_back(q.getColumn(0).getString());
+    return ids;
+  });
+}
+
 std::map<std::string, policy::MessageState> InboundDb::message_states(const std::vector<std::string>& ids) {
   if (ids.empty()) return {};
   return impl_->run([&](SQLite::Database& db) { return read_states(db, ids); });

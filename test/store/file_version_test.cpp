@@ -6,7 +6,13 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <fstream>
+#include <future>
 
 #include "support/temp_dir.hpp"
 
@@ -70,9 +76,25 @@ TEST_F(FileVersionTest, EveryDoubtIsNoVersion) {
   std::ofstream(file.string() + "-journal") << "";
   EXPECT_FALSE(read_file_version(file)) << "a journal beside it: a write under way, or one to roll back";
   std::filesystem::remove(file.string() + "-journal");
+  // A dangling symlink is something beside it too: the full read that follows refuses it.
+  std::filesystem::create_symlink(tmp.path() / "nowhere", file.string() + "-journal");
+  EXPECT_FALSE(read_file_version(file)) << "a symlinked journal";
+  std::filesystem::remove(file.string() + "-journal");
+  ASSERT_TRUE(read_file_version(file));
 
   exec("PRAGMA journal_mode=WAL");
   EXPECT_FALSE(read_file_version(file)) << "WAL mode: commits do not reach the header";
+}
+
+// A container may put a fifo where its outbound.db was: a plain open would wait for a writer.
+TEST_F(FileVersionTest, AFifoHasNoVersionAndDoesNotBlock) {
+  ASSERT_EQ(::mkfifo(file.c_str(), 0600), 0);
+  auto reading = std::async(std::launch::async, [&] { return read_file_version(file); });
+  if (reading.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
+    ADD_FAILURE() << "opening a fifo blocked";
+    ::close(::open(file.c_str(), O_WRONLY | O_NONBLOCK));  // lets it go
+  }
+  EXPECT_FALSE(reading.get());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "hostsweep/error.hpp"
@@ -285,6 +286,48 @@ TEST_F(StoreTest, OrphanDeletionLeavesCompletedAndFailedAcks) {
   auto acks = read_outbound(s.files).acks;
   ASSERT_EQ(acks.size(), 2u);
   for (const auto& ack : acks) EXPECT_NE(ack.status, "processing") << ack.message_id;
+}
+
+// The settled history is not held in memory, and nothing a pass decides changes for it.
+TEST_F(StoreTest, APassCanReadOnlyTheAcksItCanActOn) {
+  auto s = make_session();
+  for (const char* id : {"todo", "claimed", "old", "new", "unreadable"}) enqueue(s.files, {.id = id, .content = "x"}, kNow);
+  inbound_db(s.files).exec("UPDATE messages_in SET status = 'completed' WHERE id IN ('old', 'new', 'unreadable')");
+  container_ack(s.files, "todo", "completed", "2026-03-08 11:50:00");     // to settle
+  container_ack(s.files, "claimed", "processing", "2026-03-08 11:40:00");  // a claim
+  container_ack(s.files, "old", "completed", "2026-03-08 11:00:00");       // settled
+  container_ack(s.files, "new", "failed", "2026-03-08T11:55:30.000Z");    // settled, the latest sign of life
+  container_ack(s.files, "unreadable", "completed", "not a time");         // settled, never life
+  container_ack(s.files, "ghost", "completed", "2026-03-08 11:10:00");     // no such message
+  container_ack(s.files, "odd", "whatever", "2026-03-08 11:20:00");        // not settled: kept as the policy sees it
+
+  const auto all = read_outbound(s.files).acks;
+  ASSERT_EQ(all.size(), 7u);
+  const auto pending = InboundDb(s.files).pending_ids();
+  EXPECT_EQ(std::set<std::string>(pending.begin(), pending.end()), (std::set<std::string>{"todo", "claimed"}));
+  const auto needed = read_outbound(s.files, {.pending_ids = pending}).acks;
+  std::set<std::string> kept;
+  for (const auto& ack : needed) kept.insert(ack.message_id);
+  EXPECT_EQ(kept, (std::set<std::string>{"todo", "claimed", "new", "odd"}));
+
+  const auto states = read_message_states(s.files, {"todo", "claimed", "old", "new", "unreadable", "ghost", "odd"});
+  auto settled = [](const std::vector<policy::Settlement>& v) {
+    std::set<std::string> ids;
+    for (const auto& x : v) ids.insert(x.message_id + "=" + x.status);
+    return ids;
+  };
+  EXPECT_EQ(settled(policy::decide_settlements(needed, states)), settled(policy::decide_settlements(all, states)));
+  EXPECT_EQ(policy::claimed_ids(needed), policy::claimed_ids(all));
+  // Liveness, for containers started before and after each ack, judged at several times.
+  for (auto start : {kNow - 2h, kNow - 55min, kNow - 5min}) {
+    for (auto now : {kNow, kNow + 20min, kNow + 40min}) {
+      auto with = [&](const std::vector<policy::AckFact>& acks) {
+        auto d = policy::decide_stuck({}, {now, start, std::nullopt, acks, std::nullopt});
+        return std::string(policy::to_string(d.verdict)) + " " + d.reason;
+      };
+      EXPECT_EQ(with(needed), with(all)) << policy::format_iso8601(start) << " " << policy::format_iso8601(now);
+    }
+  }
 }
 
 TEST_F(StoreTest, ContainerStateIsReadAndAMissingTableMeansNoTool) {

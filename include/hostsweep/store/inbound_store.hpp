@@ -106,6 +106,8 @@ class InboundDb {
 
   Enqueued enqueue(const NewMessage& message, TimePoint now);
   InboundState read_state();
+  // The ids of every pending message, trigger or not: the messages an ack can still settle.
+  std::vector<std::string> pending_ids();
   InboundSummary summarize(TimePoint now) { return store::summarize(read_state(), now); }
   std::map<std::string, policy::MessageState> message_states(const std::vector<std::string>& ids);
   std::vector<policy::Settlement> settle_acks(const std::vector<policy::AckFact>& acks);
