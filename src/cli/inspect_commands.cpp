@@ -26,7 +26,9 @@ SessionStatus read_status(const store::Session& session, TimePoint now) {
   s.record = session.record;
   s.container_running = sweep::container_may_run(session.files);
   s.inbound = store::summarize_inbound(session.files, now);
-  s.claims = static_cast<int>(policy::claimed_ids(store::read_outbound(session.files).acks).size());
+  // Only the claims are counted: no ack history is read.
+  s.claims = static_cast<int>(
+      policy::claimed_ids(store::read_outbound(session.files, {.pending_ids = std::vector<std::string>{}}).acks).size());
   s.heartbeat = store::read_heartbeat(session.files);
   return s;
 }

@@ -49,15 +49,5 @@ SessionFiles DataDir::session(std::string_view agent_group_id, std::string_view 
   return SessionFiles{sessions_root() / agent_group_id / session_id, run_dir() / "sessions" / agent_group_id / session_id};
 }
 
-std::optional<TimePoint> read_heartbeat(const SessionFiles& files) {
-  struct stat st{};
-  if (::stat(files.heartbeat().c_str(), &st) != 0) {
-    if (errno == ENOENT) return std::nullopt;
-    throw Error(Errc::io_error, fmt::format("{}: {}", files.heartbeat().string(), std::strerror(errno)));
-  }
-  using namespace std::chrono;
-  auto since_epoch = seconds{st.st_mtim.tv_sec} + nanoseconds{st.st_mtim.tv_nsec};
-  return TimePoint{duration_cast<milliseconds>(since_epoch)};
-}
 
 }  // namespace hostsweep::store

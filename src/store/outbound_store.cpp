@@ -147,7 +147,7 @@ void ensure_outbound(const SessionFiles& files, const os::SessionLock& /*held*/)
   guarded(files.outbound(), [&] { detail::create_outbound_schema(db); });
 }
 
-std::optional<TimePoint> read_heartbeat_nofollow(const SessionFiles& files) {
+std::optional<TimePoint> read_heartbeat(const SessionFiles& files) {
   struct stat st {};
   if (::lstat(files.heartbeat().c_str(), &st) != 0) {
     if (errno == ENOENT) return std::nullopt;

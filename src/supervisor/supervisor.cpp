@@ -558,9 +558,11 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   // Events for what a check changed, and one error report per distinct error.
   void report(Session& s, const detail::CheckResult& result) {
-    if (result.error) {
-      if (result.error->what() != s.last_error) {
-        s.last_error = result.error->what();
+    std::string error = result.error ? std::string(result.error->what())
+                                     : result.pass.file_error.value_or(result.pass.heartbeat_problem.value_or(""));
+    if (!error.empty()) {
+      if (error != s.last_error) {
+        s.last_error = error;
         emit_for(s, EventKind::session_error, s.last_error);
       }
     } else {

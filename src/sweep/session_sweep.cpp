@@ -1,5 +1,6 @@
 #include "hostsweep/sweep/session_sweep.hpp"
 
+#include "hostsweep/error.hpp"
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 
@@ -74,7 +75,24 @@ PassResult run_pass(PassInput in) {
   const bool outbound_unchanged = memo && outbound_version == memo->outbound_version;
   const bool inbound_unchanged = memo && inbound_version == memo->inbound_version;
 
-  auto outbound = outbound_unchanged ? memo->outbound : store::read_outbound(in.files);
+  store::OutboundSnapshot outbound;
+  if (outbound_unchanged) {
+    outbound = memo->outbound;
+  } else if (lock) {
+    // No container runs: a hot journal left by one killed mid-commit is rolled back now
+    // (FAILURE-MODES.md 14). An unreadable file fails the pass, which is retried.
+    outbound = store::read_outbound(in.files, *lock);
+  } else {
+    try {
+      outbound = store::read_outbound(in.files);
+    } catch (const Error& e) {
+      // The container runs and its file cannot be read (a symlink, a hot journal, the size
+      // cap): its liveness is still judged, from its heartbeat and start (FAILURE-MODES.md 16).
+      out.file_error = e.what();
+      outbound = {};
+      outbound.complete = true;  // never "repaired" while a container may write it
+    }
+  }
   const auto claims = policy::claimed_ids(outbound.acks);
   store::InboundState inbound_state;
   if (outbound_unchanged && inbound_unchanged && !(lock && !claims.empty())) {
@@ -84,15 +102,27 @@ PassResult run_pass(PassInput in) {
     inbound_state = memo->inbound;
     out.from_memo = true;
   } else {
-    store::InboundDb inbound(in.files);
-    out.settled = inbound.settle_acks(outbound.acks);
+    auto sync_inbound = [&] {
+      store::InboundDb inbound(in.files);
+      out.settled = inbound.settle_acks(outbound.acks);
+      if (lock) {
+        // No container runs and none can start while we hold the lock: the crashed-container cleanup.
+        if (in.retry_orphans) out.retries = inbound.retry_orphans(claims, in.policy.retry, in.now);
+        out.claims_deleted = store::delete_orphan_claims(in.files, claims, *lock);
+      }
+      out.fan_outs = inbound.fan_out_recurrences(policy::recurrence_zone(in.policy), in.now);
+      inbound_state = inbound.read_state();
+    };
     if (lock) {
-      // No container runs and none can start while we hold the lock: the crashed-container cleanup.
-      if (in.retry_orphans) out.retries = inbound.retry_orphans(claims, in.policy.retry, in.now);
-      out.claims_deleted = store::delete_orphan_claims(in.files, claims, *lock);
+      sync_inbound();  // an error fails the pass: nothing starts on a file that cannot be read
+    } else {
+      try {
+        sync_inbound();
+      } catch (const Error& e) {
+        // As above: the running container is judged all the same (FAILURE-MODES.md 16).
+        if (!out.file_error) out.file_error = e.what();
+      }
     }
-    out.fan_outs = inbound.fan_out_recurrences(policy::recurrence_zone(in.policy), in.now);
-    inbound_state = inbound.read_state();
   }
   if (!lock && running_since) {
     out.stuck = policy::decide_stuck(in.policy.stuck,
@@ -101,13 +131,14 @@ PassResult run_pass(PassInput in) {
   out.summary = store::summarize(inbound_state, in.now);
 
   if (lock && in.may_start && !out.summary.due_ids.empty()) {
-    // A stale heartbeat must not judge the next container (FAILURE-MODES.md 1).
-    std::error_code ignored;
-    std::filesystem::remove(in.files.heartbeat(), ignored);
+    // A stale heartbeat must not judge the next container (FAILURE-MODES.md 1). Unlinked, never
+    // followed; one that cannot go (a directory) is no sign of life anyway: read_heartbeat
+    // takes only a regular file.
+    out.heartbeat_problem = store::remove_stale_heartbeat(in.files).problem;
     if (!outbound.complete) store::ensure_outbound(in.files, *lock);
     out.start_lock = std::move(lock);
   }
-  if (outbound_version && inbound_version) {
+  if (outbound_version && inbound_version && !out.file_error) {
     out.memo = std::make_shared<const PassMemo>(
         PassMemo{*outbound_version, *inbound_version, std::move(outbound), std::move(inbound_state)});
   }

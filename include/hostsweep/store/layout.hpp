@@ -56,8 +56,5 @@ class DataDir {
   std::filesystem::path root_;
 };
 
-// The heartbeat's mtime, or nullopt when there is no heartbeat file. Throws Error(io_error)
-// for any other failure to stat it.
-std::optional<TimePoint> read_heartbeat(const SessionFiles& files);
 
 }  // namespace hostsweep::store

@@ -73,7 +73,7 @@ void ensure_outbound(const SessionFiles& files, const os::SessionLock& held);
 // it is anything else: a symlink (its target could be any host file, with any mtime), a
 // directory, a fifo are no sign of life. Never follows a link. Throws Error(io_error) for any
 // other failure to lstat it.
-std::optional<TimePoint> read_heartbeat_nofollow(const SessionFiles& files);
+std::optional<TimePoint> read_heartbeat(const SessionFiles& files);
 
 struct HeartbeatRemoval {
   bool removed = false;                // a file, or a symlink itself (never its target), was unlinked

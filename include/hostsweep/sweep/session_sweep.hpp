@@ -78,6 +78,10 @@ struct PassResult {
   std::optional<os::SessionLock> start_lock;   // set: ready to start (stale heartbeat removed, outbound.db present)
   std::shared_ptr<const PassMemo> memo;        // for the next pass; null when a file had no version
   bool from_memo = false;                      // nothing had changed: the files were not opened
+  // The caller's container runs but a session file could not be read or written: why. The pass
+  // judged its liveness all the same, from what it could read (FAILURE-MODES.md 16).
+  std::optional<std::string> file_error;
+  std::optional<std::string> heartbeat_problem;  // a stale .heartbeat that could not be removed
 };
 
 // If another process holds the session lock, nothing; if the lock is free but a dead
