@@ -137,7 +137,7 @@ void escapee_story(SupervisorHarness& h, bool expect_escapee_dead) {
 }
 
 TEST(Hostile, ASetsidEscapeeDiesWithItsContainersCgroup) {
-  SupervisorHarness h(with_prelude(fast_options(), "if [ ! -e escapee.pid ]; then setsid sleep 300 & echo $! > escapee.pid; fi"));
+  SupervisorHarness h(with_prelude(fast_options(), "if [ ! -e {session_dir}/escapee.pid ]; then setsid sleep 300 & echo $! > {session_dir}/escapee.pid; fi"));
   h.options().cgroup = os::CgroupSetting::parse("auto");
   {
     SupervisorHarness probe;
@@ -149,7 +149,7 @@ TEST(Hostile, ASetsidEscapeeDiesWithItsContainersCgroup) {
 }
 
 TEST(Hostile, WithoutACgroupASetsidEscapeeDoesNotWedgeItsSession) {
-  SupervisorHarness h(with_prelude(fast_options(), "if [ ! -e escapee.pid ]; then setsid sleep 300 & echo $! > escapee.pid; fi"));
+  SupervisorHarness h(with_prelude(fast_options(), "if [ ! -e {session_dir}/escapee.pid ]; then setsid sleep 300 & echo $! > {session_dir}/escapee.pid; fi"));
   h.options().cgroup = os::CgroupSetting::parse("off");
   escapee_story(h, false);
   EXPECT_EQ(h.count(EventKind::containment_reduced), 1) << h.story();

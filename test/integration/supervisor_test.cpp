@@ -159,7 +159,8 @@ TEST(Supervisor, FailureMode5_SlowStartIsNotJudgedStuck) {
 // process of its own) run while the container works leaves the session alone.
 TEST(Supervisor, FailureMode6_OneContainerWhateverElseRuns) {
   auto options = fast_options();
-  options.runtime.agent_command.insert(options.runtime.agent_command.end(), {"--work-time", "600ms"});
+  auto& command = options.runtime.agent_command;
+  *(std::find(command.begin(), command.end(), "--work-time") + 1) = "600ms";  // long enough to sweep meanwhile
   SupervisorHarness h(options);
   auto s = h.create_session("s1", {"normal"});
   h.start();
