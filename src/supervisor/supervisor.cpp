@@ -223,13 +223,23 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   // longer registered are killed here.
   void kill_unregistered_leftovers() {
     if (!cgroups_) return;
-    for (const auto& leftover : cgroups_->populated()) {
+    std::vector<os::Cgroup> leftovers;
+    try {
+      leftovers = cgroups_->populated();
+    } catch (const Error& e) {
+      emit({.kind = EventKind::session_error, .reason = e.what()});
+    }
+    for (const auto& leftover : leftovers) {
       if (sessions_.count(leftover.session_id())) continue;
       emit({.kind = EventKind::container_killed,
             .session_id = leftover.session_id(),
             .reason = "orphan",
             .detail = "left in " + leftover.path().string() + " by a supervisor that died; the session is no longer registered"});
-      leftover.kill();
+      try {
+        leftover.kill();
+      } catch (const Error& e) {
+        emit({.kind = EventKind::session_error, .session_id = leftover.session_id(), .reason = e.what()});
+      }
     }
   }
 
@@ -641,7 +651,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
       failure = e.what();
     }
     if (!child) {
-      if (cgroup) cgroup->remove();
+      if (cgroup) cgroup_step(s, [&] { cgroup->remove(); });
       emit_for(s, EventKind::container_start_failed, failure);
       back_off(s, {false, false, Duration{0}});
       return;  // the lock is released here
@@ -685,7 +695,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     if (!found || found->generation != generation || !found->child) return;
     Session& s = *found;
     emit({.kind = EventKind::container_exited, .session_id = s.id, .pid = s.child->pid(), .exit = status});
-    if (s.cgroup) s.cgroup->kill();
+    if (s.cgroup) cgroup_step(s, [&] { s.cgroup->kill(); });
     else s.child->signal_group(SIGKILL);
     s.child->reap();
     s.child.reset();
@@ -748,6 +758,22 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
          fmt::format("left by supervisor pid {}", record.supervisor.pid ? std::to_string(record.supervisor.pid) : "unknown"));
   }
 
+  // Runs a cgroup operation on the home executor: a failure (the kernel refused, a file vanished)
+  // is reported, never thrown into the caller's loop. False when it failed.
+  template <typename F>
+  bool cgroup_step(Session& s, F&& step) {
+    try {
+      step();
+      return true;
+    } catch (const Error& e) {
+      if (s.last_error != e.what()) {  // once per distinct error: a poll may meet it again
+        s.last_error = e.what();
+        emit_for(s, EventKind::session_error, s.last_error);
+      }
+      return false;
+    }
+  }
+
   // A container we cannot identify is never signalled: one error, and the session is looked at
   // again later, when its lock and files may say more.
   void report_unverified(Session& s, const std::string& why) {
@@ -761,8 +787,10 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   // child, or of a verified orphan leader that still leads its group (else the leader alone).
   void signal_container(Session& s, int signal) {
     if (s.cgroup) {
-      if (signal == SIGKILL) s.cgroup->kill();
-      else s.cgroup->signal_all(signal);
+      cgroup_step(s, [&] {
+        if (signal == SIGKILL) s.cgroup->kill();
+        else s.cgroup->signal_all(signal);
+      });
     } else if (s.child) {
       s.child->signal_group(signal);
     } else if (s.orphan_leader && !s.orphan_leader->exited()) {
@@ -775,9 +803,11 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   // leader exited.
   void await_end(Session& s) {
     if (s.child || (s.orphan_leader && !s.orphan_leader->exited())) return;  // their exits call back
-    if (s.cgroup && s.cgroup->populated()) {
+    bool populated = false;
+    bool unreadable = s.cgroup && !cgroup_step(s, [&] { populated = s.cgroup->populated(); });
+    if (populated || unreadable) {
       // inotify tells when cgroup.events changes (watch_cgroup); a poll stands in where it cannot.
-      if (!s.cgroup_watched) {
+      if (!s.cgroup_watched || unreadable) {
         s.end_timer.expires_after(std::chrono::milliseconds(50));
         s.end_timer.async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
           if (ec) return;
@@ -800,7 +830,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     os::remove_holder_record(s.files.holder_record());
     if (s.cgroup) {
       unwatch_cgroup(s);
-      s.cgroup->remove();
+      cgroup_step(s, [&] { s.cgroup->remove(); });
       s.cgroup.reset();
     }
     s.orphan.reset();
