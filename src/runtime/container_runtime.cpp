@@ -87,6 +87,14 @@ std::vector<RootEntry> root_entries() {
 
 const char* binary_of(RuntimeKind kind) { return kind == RuntimeKind::podman ? "podman" : "docker"; }
 
+bool has_engine(RuntimeKind kind) { return kind == RuntimeKind::docker || kind == RuntimeKind::podman; }
+
+std::string install_label(std::string_view install_id) { return fmt::format("hostsweep.install={}", install_id); }
+
+std::string grace_seconds(Duration grace) {
+  return std::to_string(std::chrono::ceil<std::chrono::seconds>(grace).count());
+}
+
 }  // namespace
 
 const char* to_string(RuntimeKind kind) noexcept {
@@ -176,6 +184,8 @@ std::vector<std::string> start_command(const RuntimeOptions& options, const Cont
                                        "hostsweep.session=" + spec.session_id,
                                        "--label",
                                        "hostsweep.agent_group=" + spec.agent_group_id,
+                                       "--label",
+                                       install_label(spec.install_id),
                                        "--volume",
                                        spec.session_dir + ":" + kWorkspace,
                                        "--workdir",
@@ -191,9 +201,19 @@ std::vector<std::string> start_command(const RuntimeOptions& options, const Cont
 
 std::optional<std::vector<std::string>> stop_command(const RuntimeOptions& options, const ContainerSpec& spec,
                                                      Duration grace) {
-  if (options.kind != RuntimeKind::docker && options.kind != RuntimeKind::podman) return std::nullopt;
-  auto seconds = std::chrono::ceil<std::chrono::seconds>(grace).count();
-  return std::vector<std::string>{binary_of(options.kind), "stop", "--time", std::to_string(seconds), spec.container_name};
+  if (!has_engine(options.kind)) return std::nullopt;
+  return std::vector<std::string>{binary_of(options.kind), "stop", "--time", grace_seconds(grace), spec.container_name};
+}
+
+std::optional<std::vector<std::string>> orphan_stop_command(const RuntimeOptions& options, std::string_view install_id,
+                                                            Duration grace) {
+  if (!has_engine(options.kind)) return std::nullopt;
+  // The values go in as the script's arguments, never into its text: nothing is interpreted.
+  constexpr const char* kScript =
+      "ids=$(\"$1\" ps --quiet --filter \"label=$2\") || exit\n"
+      "[ -z \"$ids\" ] || exec \"$1\" stop --time \"$3\" $ids\n";
+  return std::vector<std::string>{"/bin/sh",          "-c", kScript, "hostsweep-orphan-stop", binary_of(options.kind),
+                                  install_label(install_id), grace_seconds(grace)};
 }
 
 }  // namespace hostsweep::runtime

@@ -46,6 +46,7 @@ const char* event_name(EventKind kind) noexcept {
     case EventKind::watch_unavailable: return "watch.unavailable";
     case EventKind::watch_overflow: return "watch.overflow";
     case EventKind::containment_reduced: return "containment.reduced";
+    case EventKind::orphans_stopped: return "orphans.stopped";
     case EventKind::sweep_completed: return "sweep.completed";
   }
   return "unknown";
@@ -79,6 +80,10 @@ asio::steady_timer::time_point steady_at(TimePoint t) {
 // path of a kill or a start is slowed under load, never starved. Once per pool thread; best
 // effort.
 constexpr int kPoolNiceness = 10;
+
+// How long the start-up stop of docker's orphans may take beyond their kill grace (the engine
+// listing them, its `stop` returning) before the daemon gives up on it and sweeps anyway.
+constexpr Duration kOrphanStopSlack = std::chrono::seconds{30};
 
 void lower_this_threads_priority() {
   thread_local bool lowered = false;
@@ -183,7 +188,55 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     started_ = true;
     open_cgroups();
     if (options_.watch_files) start_watching();
-    sweep();
+    if (!stop_runtime_orphans()) sweep();
+  }
+
+  // docker's and podman's containers live outside the supervisor's process tree and cgroup, so
+  // those a supervisor that died left running are found by this install's label and stopped
+  // before the first sweep: a new `docker run --name` would collide with the old container, and
+  // the old one would go on working beside the new one. Returns false when there is nothing to
+  // wait for; otherwise the first sweep starts when the stop has finished (or given up).
+  bool stop_runtime_orphans() {
+    auto argv = runtime::orphan_stop_command(options_.runtime, instance_->install_id, options_.kill_grace);
+    if (!argv) return false;
+    std::error_code ec;
+    orphan_stopper_ = runtime::ChildProcess::start(home_, *argv, {}, ec);
+    if (!orphan_stopper_) {
+      emit({.kind = EventKind::session_error,
+            .reason = fmt::format("cannot stop the containers a previous supervisor left: {}", ec.message())});
+      return false;
+    }
+    // The engine may hang; the daemon must not wait for it forever.
+    orphan_stop_timer_.expires_after(options_.kill_grace + kOrphanStopSlack);
+    orphan_stop_timer_.async_wait([weak = weak_from_this()](boost::system::error_code timer_ec) {
+      auto self = weak.lock();
+      if (timer_ec || !self || !self->orphan_stopper_) return;
+      self->orphan_stop_timed_out_ = true;
+      self->orphan_stopper_->signal_group(SIGKILL);
+    });
+    orphan_stopper_->async_wait([weak = weak_from_this()](std::error_code wait_ec, runtime::ExitStatus status) {
+      if (wait_ec) return;
+      if (auto self = weak.lock()) self->on_runtime_orphans_stopped(status);
+    });
+    return true;
+  }
+
+  void on_runtime_orphans_stopped(runtime::ExitStatus status) {
+    orphan_stop_timer_.cancel();
+    orphan_stopper_->signal_group(SIGKILL);  // whatever the script left behind
+    orphan_stopper_->reap();
+    orphan_stopper_.reset();
+    std::string what = fmt::format("{} containers labelled hostsweep.install={}", runtime::to_string(options_.runtime.kind),
+                                   instance_->install_id);
+    if (status.clean()) {
+      emit({.kind = EventKind::orphans_stopped, .detail = what + " left by an earlier supervisor: none runs now"});
+    } else {
+      emit({.kind = EventKind::session_error,
+            .reason = fmt::format("stopping the {} failed ({}){}: a new container may collide with an old one", what,
+                                  status.describe(), orphan_stop_timed_out_ ? ", killed after its time ran out" : "")});
+    }
+    if (stopping_) maybe_finish_stop();
+    else sweep();
   }
 
   // Containers get cgroups of their own when the host allows it. Limits that cannot be applied
@@ -288,6 +341,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     stopping_ = true;
     if (done) stop_handlers_.push_back(std::move(done));
     sweep_timer_.cancel();
+    if (orphan_stopper_) orphan_stopper_->signal_group(SIGKILL);  // the next start tries again
     if (watcher_) watcher_->close();
     for (auto& [id, s] : sessions_) {
       s->due_timer.cancel();
@@ -624,15 +678,22 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   // --- containers -----------------------------------------------------------------------------
 
+  runtime::ContainerSpec container_spec(const Session& s) const {
+    return {s.files.dir.string(), s.id, s.agent_group_id, runtime::container_name(s.agent_group_id, s.id),
+            instance_->install_id};
+  }
+
   void start_container(Session& s, os::SessionLock lock) {
-    runtime::ContainerSpec spec{s.files.dir.string(), s.id, s.agent_group_id,
-                                runtime::container_name(s.agent_group_id, s.id)};
+    auto spec = container_spec(s);
     std::error_code ec;
     std::unique_ptr<runtime::ChildProcess> child;
     std::optional<os::Cgroup> cgroup;
     std::string failure;
     try {
       runtime::SpawnOptions spawn{.uid = options_.run_as_uid, .gid = options_.run_as_gid};
+      if (options_.run_as_uid) {
+        store::hand_over_session(s.files, *options_.run_as_uid, options_.run_as_gid.value_or(::getgid()));
+      }
       os::UniqueFd cgroup_dir;
       if (cgroups_) {
         cgroup = cgroups_->container(s.agent_group_id, s.id);
@@ -910,8 +971,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
           .reason = reason,
           .delay = late,
           .detail = detail});
-    runtime::ContainerSpec spec{s.files.dir.string(), s.id, s.agent_group_id,
-                                runtime::container_name(s.agent_group_id, s.id)};
+    auto spec = container_spec(s);
     auto stop = s.child ? runtime::stop_command(options_.runtime, spec, options_.kill_grace) : std::nullopt;
     if (stop) run_stopper(s, *stop);
     else signal_container(s, SIGTERM);
@@ -977,7 +1037,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   }
 
   void maybe_finish_stop() {
-    if (!stopping_ || jobs_ > 0) return;
+    if (!stopping_ || jobs_ > 0 || orphan_stopper_) return;
     for (const auto& [id, s] : sessions_) {
       if (s->has_container() || s->check_in_flight || s->cleanup_pending) return;
     }
@@ -1000,6 +1060,9 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   std::optional<detail::Instance> instance_;  // this data directory is ours while we live
   std::optional<os::CgroupTree> cgroups_;      // where containers' cgroups go; none: process groups only
   std::optional<os::CgroupEventsWatcher> cgroup_watcher_;  // tells when a container's cgroup empties
+  std::unique_ptr<runtime::ChildProcess> orphan_stopper_;  // stops docker's orphans before the first sweep
+  asio::steady_timer orphan_stop_timer_{home_};
+  bool orphan_stop_timed_out_ = false;
   os::ProcessIdentity self_ = os::self_identity();
   std::optional<os::DirectoryWatcher> watcher_;
   bool reported_watch_limit_ = false;

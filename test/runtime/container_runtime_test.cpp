@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "hostsweep/error.hpp"
 
@@ -12,7 +18,7 @@ namespace {
 
 using Argv = std::vector<std::string>;
 
-const ContainerSpec kSpec{"/data/sessions/g/s1", "s1", "g", "hostsweep-g-s1"};
+const ContainerSpec kSpec{"/data/sessions/g/s1", "s1", "g", "hostsweep-g-s1", "0f1e2d3c"};
 
 TEST(ContainerRuntime, SplitsLikeAShellWithoutExpanding) {
   EXPECT_EQ(split_command("agent --dir {session_dir}"), (Argv{"agent", "--dir", "{session_dir}"}));
@@ -76,11 +82,52 @@ TEST(ContainerRuntime, DockerAndPodmanRunWithRmNameAndLabelsAndStopByName) {
     std::string binary = kind == RuntimeKind::docker ? "docker" : "podman";
     EXPECT_EQ((Argv{argv.begin(), argv.begin() + 5}), (Argv{binary, "run", "--rm", "--name", "hostsweep-g-s1"}));
     EXPECT_NE(std::find(argv.begin(), argv.end(), "hostsweep.session=s1"), argv.end());
+    const Argv install_label{"--label", "hostsweep.install=0f1e2d3c"};
+    EXPECT_NE(std::search(argv.begin(), argv.end(), install_label.begin(), install_label.end()), argv.end());
     EXPECT_NE(std::find(argv.begin(), argv.end(), "/data/sessions/g/s1:/workspace"), argv.end());
     EXPECT_EQ((Argv{argv.end() - 3, argv.end()}), (Argv{"agent:latest", "agent", "/workspace"}));
     EXPECT_EQ(stop_command(o, kSpec, std::chrono::milliseconds{2500}),
               (Argv{binary, "stop", "--time", "3", "hostsweep-g-s1"}));
   }
+}
+
+TEST(ContainerRuntime, OnlyEnginesLeaveOrphansToStopByLabel) {
+  EXPECT_FALSE(orphan_stop_command({RuntimeKind::process, {"agent"}, ""}, "0f1e2d3c", std::chrono::seconds{1}));
+  EXPECT_FALSE(orphan_stop_command({RuntimeKind::bwrap, {"agent"}, ""}, "0f1e2d3c", std::chrono::seconds{1}));
+  auto argv = orphan_stop_command({RuntimeKind::podman, {"agent"}, "img"}, "0f1e2d3c", std::chrono::milliseconds{1500});
+  ASSERT_TRUE(argv);
+  EXPECT_EQ((Argv{argv->end() - 3, argv->end()}), (Argv{"podman", "hostsweep.install=0f1e2d3c", "2"}));
+}
+
+// The script, run for real against a stand-in engine that logs its arguments and lists two
+// containers: it lists by this install's label and stops exactly what was listed. With nothing
+// listed it stops nothing; a failing `ps` is a failure.
+TEST(ContainerRuntime, TheOrphanStopListsByLabelAndStopsWhatItFound) {
+  auto dir = std::filesystem::temp_directory_path() / ("hostsweep-orphan-stop-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto engine = dir / "engine";
+  auto log = dir / "log";
+  auto run = [&](const std::string& listed, int ps_status) {
+    std::filesystem::remove(log);
+    {
+      std::ofstream script(engine);
+      script << "#!/bin/sh\necho \"$*\" >> " << log << "\n"
+             << "[ \"$1\" = ps ] && { printf '" << listed << "'; exit " << ps_status << "; }\nexit 0\n";
+    }
+    std::filesystem::permissions(engine, std::filesystem::perms::owner_all);
+    auto argv = orphan_stop_command({RuntimeKind::docker, {"agent"}, "img"}, "0f1e2d3c", std::chrono::seconds{7});
+    (*argv)[argv->size() - 3] = engine.string();
+    std::string command;
+    for (const auto& word : *argv) command += "'" + word + "' ";
+    int status = std::system(command.c_str());
+    std::ifstream in(log);
+    return std::pair{WEXITSTATUS(status), std::string(std::istreambuf_iterator<char>(in), {})};
+  };
+  EXPECT_EQ(run("c1\\nc2\\n", 0), (std::pair{0, std::string("ps --quiet --filter label=hostsweep.install=0f1e2d3c\n"
+                                                                 "stop --time 7 c1 c2\n")}));
+  EXPECT_EQ(run("", 0), (std::pair{0, std::string("ps --quiet --filter label=hostsweep.install=0f1e2d3c\n")}));
+  EXPECT_EQ(run("", 3).first, 3);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ContainerRuntime, MisconfigurationIsOneClearError) {

@@ -11,7 +11,10 @@
 //            no signal: a stop's SIGTERM ends bwrap and so SIGKILLs the sandbox at once, and an
 //            agent killed by a signal N exits with code 128+N
 //   docker   `docker run --rm --name NAME --label ... -v DIR:/workspace IMAGE COMMAND...`,
-//   podman   stopped with `docker stop -t GRACE NAME` (resp. podman)
+//   podman   stopped with `docker stop -t GRACE NAME` (resp. podman). Every container carries
+//            the label hostsweep.install=<install id>, so that a supervisor restarted after a
+//            crash stops what its predecessor left running, and never another install's
+//            containers (orphan_stop_command)
 //
 // Placeholders in the agent command: {session_dir}, {session_id}, {agent_group_id},
 // {container_name}. Inside bwrap, docker and podman, {session_dir} is /workspace.
@@ -42,6 +45,7 @@ struct ContainerSpec {
   std::string session_id;
   std::string agent_group_id;
   std::string container_name;
+  std::string install_id;  // the data directory's: labels docker and podman containers
 };
 
 // "hostsweep-<group>-<session>": valid as a docker name, since both ids are.
@@ -60,5 +64,12 @@ std::vector<std::string> start_command(const RuntimeOptions& options, const Cont
 // process group (process, bwrap).
 std::optional<std::vector<std::string>> stop_command(const RuntimeOptions& options, const ContainerSpec& spec,
                                                      Duration grace);
+
+// The argv that stops every container of this install left running by a supervisor that died
+// (docker, podman: found by their hostsweep.install label, never by name), or nullopt when the
+// runtime leaves nothing outside the supervisor's own process tree. It exits 0 when nothing was
+// left or all of it stopped.
+std::optional<std::vector<std::string>> orphan_stop_command(const RuntimeOptions& options, std::string_view install_id,
+                                                            Duration grace);
 
 }  // namespace hostsweep::runtime

@@ -28,6 +28,7 @@ enum class EventKind {
   watch_unavailable,       // reason: inotify unavailable for this session; polled at each sweep
   watch_overflow,          // the kernel dropped events; everything is re-checked
   containment_reduced,     // reason: no cgroup for containers (escaped processes outlive them)
+  orphans_stopped,         // detail: docker/podman containers of a dead supervisor were looked for and stopped
   sweep_completed,         // tries = number of sessions
 };
 
