@@ -1,6 +1,8 @@
 #include "hostsweep/store/layout.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -9,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
+#include "hostsweep/os/unique_fd.hpp"
 
 namespace hostsweep::store {
 namespace {
@@ -49,5 +52,42 @@ SessionFiles DataDir::session(std::string_view agent_group_id, std::string_view 
   return SessionFiles{sessions_root() / agent_group_id / session_id, run_dir() / "sessions" / agent_group_id / session_id};
 }
 
+
+namespace {
+
+[[noreturn]] void throw_ownership_error(const std::filesystem::path& path, std::string_view what, int error) {
+  throw Error(Errc::io_error, fmt::format("{}: cannot {}: {}", path.string(), what, std::strerror(error)));
+}
+
+// fchown of what `fd` is, if it is a directory or a regular file with one link.
+void give(int fd, const std::filesystem::path& path, uid_t uid, gid_t gid) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_ownership_error(path, "stat it", errno);
+  if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+    throw Error(Errc::io_error, fmt::format("{} is not a regular file: not handed over", path.string()));
+  }
+  if (S_ISREG(st.st_mode) && st.st_nlink != 1) {
+    throw Error(Errc::io_error,
+                fmt::format("{} has {} hard links: refused (it could be any file of the host)", path.string(), st.st_nlink));
+  }
+  if ((st.st_uid != uid || st.st_gid != gid) && ::fchown(fd, uid, gid) != 0) throw_ownership_error(path, "chown it", errno);
+}
+
+}  // namespace
+
+void hand_over_session(const SessionFiles& files, uid_t uid, gid_t gid) {
+  os::UniqueFd dir(::open(files.dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) throw_ownership_error(files.dir, "open it", errno);
+  give(dir.get(), files.dir, uid, gid);
+  for (const char* name : {"outbound.db", "outbox"}) {
+    // O_NONBLOCK: a fifo put in place of the file must not hang the open.
+    os::UniqueFd fd(::openat(dir.get(), name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) {
+      if (errno == ENOENT || errno == ELOOP) continue;  // not there yet, or a symlink: nothing to give
+      throw_ownership_error(files.dir / name, "open it", errno);
+    }
+    give(fd.get(), files.dir / name, uid, gid);
+  }
+}
 
 }  // namespace hostsweep::store

@@ -486,5 +486,36 @@ TEST_F(HostileSessionTest, RemovingAStaleHeartbeatNeverFollowsALinkNorEntersADir
   EXPECT_TRUE(fs::is_directory(files.heartbeat()));
 }
 
+// run-as-user hands the session to the container's account (hand_over_session): the directory
+// and outbound.db change owner; a symlinked outbound.db is skipped (its target, a host file,
+// keeps its owner), and one with a second hard link (any file of the host) is refused.
+TEST_F(HostileSessionTest, HandingOverASessionFollowsNoLinkAndRefusesAHardLinkedFile) {
+  if (::geteuid() != 0) GTEST_SKIP() << "chown needs root";
+  auto owner = [](const fs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_uid;
+  };
+  fs::create_directory(files.outbox());
+  hand_over_session(files, 65534, 65534);
+  EXPECT_EQ(owner(files.dir), 65534u);
+  EXPECT_EQ(owner(files.outbound()), 65534u);
+  EXPECT_EQ(owner(files.outbox()), 65534u);
+  EXPECT_EQ(owner(files.inbound()), 0u);
+
+  const auto target = host.path() / "precious";
+  write_file(target, "host data");
+  fs::rename(files.outbound(), files.dir / "moved.db");
+  fs::create_symlink(target, files.outbound());
+  hand_over_session(files, 65534, 65534);
+  EXPECT_EQ(owner(target), 0u);
+
+  fs::remove(files.outbound());
+  fs::create_hard_link(target, files.outbound());
+  auto e = error_of([&] { hand_over_session(files, 65534, 65534); });
+  EXPECT_EQ(std::string(e.what()), files.outbound().string() + " has 2 hard links: refused (it could be any file of the host)");
+  EXPECT_EQ(owner(target), 0u);
+}
+
 }  // namespace
 }  // namespace hostsweep::store

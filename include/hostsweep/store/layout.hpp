@@ -2,6 +2,8 @@
 // Where things live on disk, and the id rules that keep every path inside the data directory
 // (PROTOCOL.md invariant 4). Nothing here touches SQLite.
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -56,5 +58,12 @@ class DataDir {
   std::filesystem::path root_;
 };
 
+// For containers run as another account (run-as-user): gives the session directory, its
+// outbound.db and its outbox/ to `uid`:`gid`, which is what a container must be able to write
+// (.heartbeat and journals are created in the directory); inbound.db stays the host's, readable.
+// Nothing is followed: each is opened without following a symlink (a link is skipped, as the
+// store refuses it anyway), and a file with a second hard link, which could be any file of the
+// host, is refused. Throws Error(io_error) naming the file.
+void hand_over_session(const SessionFiles& files, uid_t uid, gid_t gid);
 
 }  // namespace hostsweep::store
