@@ -11,6 +11,7 @@
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
+#include "support/process_table.hpp"
 #include "support/run_program.hpp"
 #include "support/temp_dir.hpp"
 
@@ -68,7 +69,7 @@ TEST(Daemon, SigkilledMidMessageAndRestartedLosesNothing) {
     return store::read_message_states(session.files, {id}).at(id).status == "completed";
   })) << read_file(log);
   EXPECT_EQ(store::read_message_states(session.files, {id}).at(id).tries, 1);
-  EXPECT_TRUE(eventually([&] { return ::kill(-container, 0) != 0; })) << "the orphan container's group survived";
+  EXPECT_TRUE(eventually([&] { return !group_alive(container); })) << "the orphan container's group survived";
 
   ::kill(second, SIGTERM);
   int status = 0;

@@ -7,6 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
+
+#include <SQLiteCpp/SQLiteCpp.h>
 
 #include "hostsweep/error.hpp"
 #include "hostsweep/os/holder_record.hpp"
@@ -15,7 +19,9 @@
 #include "hostsweep/runtime/child_process.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/sweep/session_sweep.hpp"
+#include "support/process_table.hpp"
 #include "support/supervisor_harness.hpp"
+#include "support/temp_dir.hpp"
 
 namespace hostsweep::testing {
 namespace {
@@ -31,19 +37,6 @@ supervisor::SupervisorOptions with_prelude(supervisor::SupervisorOptions options
 }
 
 bool cgroups_in_use(const SupervisorHarness& h) { return h.count(EventKind::containment_reduced) == 0; }
-
-bool alive(pid_t pid) {
-  // A zombie (exited, not yet reaped by us) is not alive.
-  auto state_of = [](pid_t p) {
-    std::ifstream in("/proc/" + std::to_string(p) + "/stat");
-    std::string line;
-    std::getline(in, line);
-    auto close = line.rfind(')');
-    return close == std::string::npos || close + 2 >= line.size() ? 'X' : line[close + 2];
-  };
-  char state = state_of(pid);
-  return state != 'X' && state != 'Z';
-}
 
 // A process group of the test's own, standing for any process on the host.
 struct Victim {
@@ -153,6 +146,97 @@ TEST(Hostile, WithoutACgroupASetsidEscapeeDoesNotWedgeItsSession) {
   h.options().cgroup = os::CgroupSetting::parse("off");
   escapee_story(h, false);
   EXPECT_EQ(h.count(EventKind::containment_reduced), 1) << h.story();
+}
+
+// FAILURE-MODES.md 14: a container SIGKILLed inside a write transaction on outbound.db, after its
+// cache spilled (so the file holds half a transaction and a hot journal lies beside it): a forged
+// reply and a forged `completed` for the claimed message are in that half. The host rolls it back
+// once the container has ended, the claim is retried, the next container completes the message,
+// and the stop completes.
+TEST(Hostile, AContainerKilledMidTransactionIsRolledBackAndItsMessageRetried) {
+  auto options = with_prelude(fast_options(),
+                              "if [ ! -e {session_dir}/torn ]; then : > {session_dir}/torn; \"$0\" \"$@\"; "
+                              "sqlite3 {session_dir}/outbound.db < {session_dir}/torn.sql; kill -9 $$; fi");
+  SupervisorHarness h(options);
+  auto s = h.create_session("s1", {"crash-after-claim", "normal"});
+  auto id = h.enqueue("s1");
+  std::ofstream(s.files.dir / "torn.sql") << "PRAGMA cache_size=2;\n"
+                                             "BEGIN IMMEDIATE;\n"
+                                             "UPDATE processing_ack SET status='completed';\n"
+                                             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)\n"
+                                             "INSERT INTO messages_out(id, in_reply_to, timestamp, kind, content)\n"
+                                             "SELECT 'torn-'||i, '" << id << "', '2026-01-01T00:00:00Z', 'chat', hex(randomblob(400)) FROM n;\n"
+                                             ".shell kill -9 $PPID\n";
+  h.start();
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(h.message("s1", id).tries, 1);
+  EXPECT_EQ(h.count(EventKind::message_retried, "s1"), 1) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 2) << h.story();
+  // A check while the container still ran may say that the journal waits for its end; nothing
+  // else goes wrong.
+  for (const auto& e : h.of(EventKind::session_error))
+    EXPECT_NE(e.reason.find("has a hot journal"), std::string::npos) << h.story();
+  h.stop();
+  EXPECT_TRUE(std::filesystem::exists(s.files.dir / "torn"));  // the first container did get that far
+  EXPECT_FALSE(std::filesystem::exists(s.files.outbound().string() + "-journal"));
+  SQLite::Database db(s.files.outbound().string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM messages_out WHERE id LIKE 'torn-%'").getInt(), 0);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM messages_out WHERE in_reply_to = '" + id + "'").getInt(), 1);
+}
+
+std::string checksum(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  return std::to_string(std::hash<std::string>{}(bytes)) + ":" + std::to_string(bytes.size());
+}
+
+// FAILURE-MODES.md 14 and 16: a container leaves its outbound.db, its heartbeat, a journal and
+// the old lock file as symlinks to files of the host. The supervisor follows none of them: each
+// is refused with an error that says so, nothing outside the session changes, and once the
+// links are gone the session recovers and its message completes.
+TEST(Hostile, SymlinkedSessionFilesAreRefusedAndTheSessionRecoversWhenTheyGo) {
+  TempDir host;
+  const auto db_target = host.path() / "precious.db";
+  const auto file_target = host.path() / "precious.txt";
+  {
+    SQLite::Database db(db_target.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("CREATE TABLE processing_ack (message_id TEXT PRIMARY KEY, status TEXT, status_changed TEXT)");
+    db.exec("INSERT INTO processing_ack VALUES ('x', 'processing', '2026-01-01T00:00:00Z')");
+  }
+  std::ofstream(file_target) << "host data\n";
+  const auto db_sum = checksum(db_target);
+  const auto file_sum = checksum(file_target);
+  const auto file_mtime = std::filesystem::last_write_time(file_target);
+
+  auto prelude = "if [ ! -e {session_dir}/linked ]; then : > {session_dir}/linked; cd {session_dir}; \"$0\" \"$@\"; "
+                 "mv outbound.db outbound.real; ln -s " + db_target.string() + " outbound.db; "
+                 "ln -sf " + file_target.string() + " .heartbeat; ln -s " + file_target.string() + " outbound.db-journal; "
+                 "ln -s " + file_target.string() + " .hostsweep.lock; kill -9 $$; fi";
+  SupervisorHarness h(with_prelude(fast_options(), prelude));
+  auto s = h.create_session("s1", {"crash-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_error, "s1") > 0; })) << h.story();
+  auto errors = h.of(EventKind::session_error);
+  EXPECT_NE(errors.front().reason.find("is a symlink: refused"), std::string::npos) << h.story();
+  h.wait_for([] { return false; }, 500ms);  // time for anything that would follow a link
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 1) << "started beside a broken session\n" << h.story();
+  EXPECT_EQ(checksum(db_target), db_sum);
+  EXPECT_EQ(checksum(file_target), file_sum);
+  EXPECT_EQ(std::filesystem::last_write_time(file_target), file_mtime);
+  EXPECT_TRUE(std::filesystem::is_symlink(s.files.heartbeat()) || !std::filesystem::exists(s.files.heartbeat()));
+
+  // The links go (the container's own file back in place): the session recovers.
+  for (const char* link : {"outbound.db", ".heartbeat", "outbound.db-journal", ".hostsweep.lock"})
+    std::filesystem::remove(s.files.dir / link);
+  std::filesystem::rename(s.files.dir / "outbound.real", s.files.outbound());
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(h.message("s1", id).tries, 1);
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 2) << h.story();
+  h.stop();
+  EXPECT_EQ(checksum(db_target), db_sum);
+  EXPECT_EQ(checksum(file_target), file_sum);
 }
 
 // A supervisor SIGKILLed mid-message: the next one finds the orphan by what the kernel says,

@@ -11,12 +11,14 @@
 #include <thread>
 
 #include "hostsweep/os/session_lock.hpp"
+#include "support/process_table.hpp"
 #include "support/temp_dir.hpp"
 
 namespace hostsweep::runtime {
 namespace {
 
 using namespace std::chrono_literals;
+using hostsweep::testing::alive;
 using hostsweep::testing::TempDir;
 
 ExitStatus run_to_exit(boost::asio::io_context& io, ChildProcess& child) {
@@ -78,7 +80,7 @@ TEST(ChildProcess, TheGroupSignalReachesGrandchildren) {
   // The grandchild got the signal too (it is not our child: poll until it is gone).
   bool gone = false;
   for (int i = 0; i < 1000 && !gone; ++i) {
-    gone = ::kill(grandchild, 0) != 0;
+    gone = !alive(grandchild);
     if (!gone) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(gone);
@@ -124,7 +126,7 @@ TEST(ChildProcess, TheGroupOutlivesItsLeaderUntilReaped) {
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(child->pid())));
   bool gone = false;
   for (int i = 0; i < 1000 && !gone; ++i) {
-    gone = ::kill(grandchild, 0) != 0;
+    gone = !alive(grandchild);
     if (!gone) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(gone);

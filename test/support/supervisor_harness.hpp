@@ -81,7 +81,7 @@ class SupervisorHarness {
   void stop() {
     bool done = false;
     supervisor_->async_stop([&] { done = true; });
-    wait_for([&] { return done; }, 20s);
+    EXPECT_TRUE(wait_for([&] { return done; }, 20s)) << "the supervisor's stop did not complete\n" << story();
     supervisor_.reset();
     io_.restart();
     io_.poll();
