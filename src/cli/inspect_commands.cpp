@@ -1,4 +1,5 @@
 // `hostsweep status` and `hostsweep explain`: the commands that only read.
+#include <algorithm>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -93,7 +94,7 @@ void print_plan(const store::Session& session, const policy::SweepFacts& facts, 
   std::cout << "1. sync acks: ";
   if (plan.settlements.empty()) std::cout << "nothing to settle\n";
   else std::cout << plan.settlements.size() << " message(s) settle\n";
-  for (const auto& s : plan.settlements) std::cout << fmt::format("   {} -> {}\n", s.message_id, s.status);
+  for (const auto& s : plan.settlements) std::cout << fmt::format("   {} -> {}\n", escape_text(s.message_id), s.status);
 
   std::cout << "2. crashed-container cleanup: ";
   if (facts.container_running) {
@@ -102,21 +103,26 @@ void print_plan(const store::Session& session, const policy::SweepFacts& facts, 
     std::cout << "no orphan claims\n";
   } else {
     std::cout << plan.orphan_claims.size() << " orphan claim(s), deleted after:\n";
-    for (const auto& r : plan.retries) std::cout << fmt::format("   {}: {}\n", r.message_id, r.decision.reason);
+    for (const auto& claim : plan.orphan_claims) {
+      auto retry = std::find_if(plan.retries.begin(), plan.retries.end(), [&](const auto& r) { return r.message_id == claim; });
+      std::cout << fmt::format("   {}: {}\n", escape_text(claim),
+                               retry == plan.retries.end() ? "no pending message of that id: only the claim goes"
+                                                           : escape_text(retry->decision.reason));
+    }
   }
 
   std::cout << "3. liveness: ";
   if (!facts.container_running) std::cout << "no container to judge\n";
   else if (!plan.stuck) std::cout << "cannot judge: the lock holder recorded no container (a maintenance pass?)\n";
-  else if (plan.stuck->verdict == policy::StuckVerdict::healthy) std::cout << plan.stuck->reason << '\n';
-  else std::cout << fmt::format("kill ({}): {}\n", policy::to_string(plan.stuck->verdict), plan.stuck->reason);
+  else if (plan.stuck->verdict == policy::StuckVerdict::healthy) std::cout << escape_text(plan.stuck->reason) << '\n';
+  else std::cout << fmt::format("kill ({}): {}\n", policy::to_string(plan.stuck->verdict), escape_text(plan.stuck->reason));
 
   std::cout << "4. recurrence: ";
   if (plan.fan_outs.empty()) std::cout << "no finished recurring message\n";
   else std::cout << plan.fan_outs.size() << " finished recurring message(s)\n";
   for (const auto& f : plan.fan_outs) {
-    if (f.next) std::cout << fmt::format("   {}: next run at {} ({})\n", f.message_id, policy::format_iso8601(*f.next), relative(*f.next, now));
-    else std::cout << fmt::format("   {}: the series ends: {}\n", f.message_id, f.error);
+    if (f.next) std::cout << fmt::format("   {}: next run at {} ({})\n", escape_text(f.message_id), policy::format_iso8601(*f.next), relative(*f.next, now));
+    else std::cout << fmt::format("   {}: the series ends: {}\n", escape_text(f.message_id), escape_text(f.error));
   }
 
   std::cout << "5. wake: ";

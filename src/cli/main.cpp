@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "json_writer.hpp"
 
 int main(int argc, char** argv) {
   using namespace hostsweep;
@@ -21,13 +22,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::cerr << "hostsweep: error: " << e.what() << " (see --help)\n";
+    std::cerr << "hostsweep: error: " << cli::escape_text(e.what()) << " (see --help)\n";
     return 2;
   } catch (const Error& e) {
-    std::cerr << "hostsweep: error: " << e.what() << '\n';
+    std::cerr << "hostsweep: error: " << cli::escape_text(e.what()) << '\n';
     return cli::exit_code_for(e.code());
   } catch (const std::exception& e) {
-    std::cerr << "hostsweep: error: " << e.what() << '\n';
+    std::cerr << "hostsweep: error: " << cli::escape_text(e.what()) << '\n';
     return 1;
   }
   return exit_code;

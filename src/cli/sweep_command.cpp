@@ -36,12 +36,12 @@ std::string describe(const sweep::PassResult& outcome, TimePoint now) {
                                  count_action(outcome, policy::RetryAction::fail), outcome.claims_deleted,
                                  outcome.fan_outs.size());
   for (const auto& f : outcome.fan_outs) {
-    if (!f.next) line += fmt::format("; series of {} ended: {}", f.message_id, f.error);
+    if (!f.next) line += fmt::format("; series of {} ended: {}", escape_text(f.message_id), escape_text(f.error));
   }
   if (outcome.container_running) {
     line += "; container running";
     if (outcome.stuck && outcome.stuck->verdict != policy::StuckVerdict::healthy) {
-      line += fmt::format(" and stuck ({}): {}", policy::to_string(outcome.stuck->verdict), outcome.stuck->reason);
+      line += fmt::format(" and stuck ({}): {}", policy::to_string(outcome.stuck->verdict), escape_text(outcome.stuck->reason));
     }
   }
   if (!outcome.summary.due_ids.empty()) {

@@ -38,6 +38,25 @@ class CliTest : public ::testing::Test {
   }
 };
 
+// A container writes the ids of its claims: `explain` and `sweep --once` show them escaped, so a
+// hostile id cannot drive the operator's terminal (FAILURE-MODES.md 21).
+TEST_F(CliTest, IdsAndReasonsFromSessionFilesAreEscapedOnTheTerminal) {
+  create("s1");
+  {
+    SQLite::Database db((tmp.path() / "data/sessions/demo/s1/outbound.db").string(), SQLite::OPEN_READWRITE);
+    db.exec("INSERT INTO processing_ack VALUES ('evil' || char(27) || ']0;owned' || char(7), 'processing', "
+            "'2026-01-01T00:00:00Z')");
+  }
+  auto explain = hostsweep({"explain", "--data-dir", data, "--session", "s1"});
+  EXPECT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_NE(explain.out.find("evil\\x1b]0;owned\\x07"), std::string::npos) << explain.out;
+  for (const auto& r : {explain, hostsweep({"sweep", "--once", "--data-dir", data})}) {
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('\x07'), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(CliTest, CreateEnqueueStatusExplainSweep) {
   EXPECT_EQ(create("s1"), "s1\n");
   auto generated = hostsweep({"session", "create", "--data-dir", data, "--agent-group", "demo"});
