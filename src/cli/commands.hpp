@@ -18,7 +18,7 @@ void add_enqueue_command(CLI::App& app);
 void add_status_command(CLI::App& app, int& exit_code);
 void add_explain_command(CLI::App& app);
 void add_sweep_command(CLI::App& app, int& exit_code);
-void add_run_command(CLI::App& app);
+void add_run_command(CLI::App& app, int& exit_code);
 void add_cron_command(CLI::App& app, int& exit_code);
 
 // Shared options.

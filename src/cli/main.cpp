@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   cli::add_status_command(app, exit_code);
   cli::add_explain_command(app);
   cli::add_sweep_command(app, exit_code);
-  cli::add_run_command(app);
+  cli::add_run_command(app, exit_code);
   cli::add_cron_command(app, exit_code);
   try {
     app.parse(argc, argv);

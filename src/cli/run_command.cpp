@@ -1,6 +1,7 @@
 // `hostsweep run`: the supervisor as a daemon, in the foreground (systemd runs it; no fork).
 // SIGTERM or SIGINT stops it in stages: no new starts, containers stopped within the kill
-// grace, their cleanup committed, then exit 0. A second signal exits at once.
+// grace, their cleanup committed, then exit 0; within kill-grace + stop-timeout whatever the
+// files do (exit 1 when work had to be abandoned). A second signal SIGKILLs every container.
 #include <signal.h>
 
 #include <boost/asio/io_context.hpp>
@@ -19,31 +20,39 @@
 
 namespace hostsweep::cli {
 
-void add_run_command(CLI::App& app) {
+void add_run_command(CLI::App& app, int& exit_code) {
   auto settings = std::make_shared<RunSettings>();
   auto* cmd = app.add_subcommand("run", "supervise every active session's container (the daemon)");
   settings->add_options(*cmd);
-  cmd->callback([settings] {
-    RunConfig config = settings->resolve();
+  cmd->callback([settings, &exit_code] {
+    // The signals are ours before anything else happens: a SIGTERM during start-up is queued
+    // for the loop and is a clean stop, not the default action's sudden death.
+    boost::asio::io_context io;
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     ::signal(SIGPIPE, SIG_IGN);
+    RunConfig config = settings->resolve();
     EventLog log(config.log_format, config.log_level);
 
-    boost::asio::io_context io;
     supervisor::Supervisor supervisor(io.get_executor(), store::DataDir(config.data_dir), config.supervisor,
                                       [&log](const supervisor::Event& e) { log(e); });
-    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     bool stopping = false;
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
                                                                                int signo) {
       if (ec) return;
       if (stopping) {
-        log.note("daemon.exit", fmt::format("second signal {}: exiting now", signo), true);
-        std::_Exit(1);
+        log.note("daemon.stopping", fmt::format("second signal {}: killing every container now", signo), true);
+        supervisor.async_stop({});  // forces the final stage; the first handler still completes
+        signals.async_wait(on_signal);
+        return;
       }
       stopping = true;
       log.note("daemon.stopping", fmt::format("signal {}: stopping containers", signo));
       supervisor.async_stop([&] {
-        log.note("daemon.stopped", "every container stopped and cleaned up");
+        if (supervisor.stop_abandoned_work()) {
+          log.note("daemon.stopped", "stopped, with work abandoned (see session.error): the next start finishes it", true);
+        } else {
+          log.note("daemon.stopped", "every container stopped and cleaned up");
+        }
         signals.cancel();
       });
       signals.async_wait(on_signal);
@@ -61,6 +70,7 @@ void add_run_command(CLI::App& app) {
       throw;
     }
     io.run();
+    if (supervisor.stop_abandoned_work()) exit_code = 1;
   });
 }
 

@@ -177,6 +177,8 @@ const std::vector<Setting<RunConfig>>& settings() {
     all.insert(all.end(), {
       duration<RunConfig>("kill-grace", "time between SIGTERM (or the runtime's stop) and SIGKILL",
                           [](RunConfig& c) -> Duration& { return c.supervisor.kill_grace; }),
+      duration<RunConfig>("stop-timeout", "how long a stop waits past the kill grace for cleanups before it gives up",
+                          [](RunConfig& c) -> Duration& { return c.supervisor.stop_timeout; }),
       duration<RunConfig>("start-backoff-base", "first delay after a container failed to start or did no work",
                           [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.base; }),
       duration<RunConfig>("start-backoff-cap", "longest delay between failing starts",

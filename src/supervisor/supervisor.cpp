@@ -68,9 +68,14 @@ using Strand = asio::strand<asio::thread_pool::executor_type>;
 
 // The steady-clock instant at which the wall clock reads `t` (deadlines are wall-clock UTC,
 // timers are steady).
+// A deadline further away than kMaxTimerWait is armed at kMaxTimerWait, and the check it
+// triggers then arms the rest (FAILURE-MODES.md 17): a time in year 9999 would overflow the
+// steady clock's nanoseconds into the past and fire at once, again and again.
+constexpr Duration kMaxTimerWait = std::chrono::hours{24};
+
 asio::steady_timer::time_point steady_at(TimePoint t) {
-  auto wait = t - policy::now_utc();
-  return asio::steady_timer::clock_type::now() + std::max(wait, Duration::zero());
+  auto wait = std::clamp(t - policy::now_utc(), Duration::zero(), kMaxTimerWait);
+  return asio::steady_timer::clock_type::now() + wait;
 }
 
 // The pool's threads run at a lower priority than the caller's: on a machine with few cores a
@@ -84,6 +89,10 @@ constexpr int kPoolNiceness = 10;
 // How long the start-up stop of docker's orphans may take beyond their kill grace (the engine
 // listing them, its `stop` returning) before the daemon gives up on it and sweeps anyway.
 constexpr Duration kOrphanStopSlack = std::chrono::seconds{30};
+
+// A second stop request SIGKILLs every container, then waits this long for them to end and
+// their cleanups to commit before it abandons what is left.
+constexpr Duration kForcedStopGrace = std::chrono::seconds{1};
 
 void lower_this_threads_priority() {
   thread_local bool lowered = false;
@@ -138,6 +147,7 @@ struct Session {
   bool did_work = false;
   bool adopted = false;  // the container was an orphan: its run says nothing about starting ours
   bool cleanup_pending = false;  // exited; the next check is its cleanup
+  int cleanup_failures = 0;      // consecutive failed cleanups: each is retried, with backoff
   bool stopped_for_shutdown = false;
 
   int start_failures = 0;
@@ -335,11 +345,13 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   void async_stop(std::function<void()> done) {
     if (stopping_) {
       if (done) stop_handlers_.push_back(std::move(done));
+      force_stop();
       maybe_finish_stop();
       return;
     }
     stopping_ = true;
     if (done) stop_handlers_.push_back(std::move(done));
+    arm_stop_deadline(options_.kill_grace + options_.stop_timeout);
     sweep_timer_.cancel();
     if (orphan_stopper_) orphan_stopper_->signal_group(SIGKILL);  // the next start tries again
     if (watcher_) watcher_->close();
@@ -347,11 +359,15 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
       s->due_timer.cancel();
       s->backoff_timer.cancel();
       s->retry_timer.cancel();
+      // A cleanup that was waiting for its retry is tried now: the stop needs it.
+      if (s->cleanup_pending && !s->has_container()) check(*s);
       if (s->phase == Phase::running) kill(*s, "shutdown");
       if (s->phase == Phase::stopping) s->stopped_for_shutdown = true;
     }
     maybe_finish_stop();
   }
+
+  bool stop_abandoned_work() const { return abandoned_work_; }
 
   std::vector<SessionView> views() const {
     std::vector<SessionView> out;
@@ -594,9 +610,16 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     s.next_due = result.pass.summary.next_due;
     s.memo = result.pass.memo;
 
-    // Only the check that ran the cleanup ends it: one dispatched before the exit did not.
-    if (s.cleanup_pending && result.cleanup && !result.error) {
-      finish_cleanup(s);
+    // Only the check that ran the cleanup ends it: one dispatched before the exit did not. A
+    // cleanup that failed is tried again, with backoff, while stopping too: a session never
+    // waits for a trigger that may not come.
+    if (s.cleanup_pending && result.cleanup) {
+      if (result.error) {
+        retry_cleanup(s);
+      } else {
+        s.cleanup_failures = 0;
+        finish_cleanup(s);
+      }
     } else if (s.has_container() && s.phase == Phase::running && result.pass.stuck) {
       const auto& stuck = *result.pass.stuck;
       if (stuck.verdict != policy::StuckVerdict::healthy) {
@@ -920,6 +943,12 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     if (Session* s = find(id); s && s->ending) await_end(*s);
   }
 
+  void retry_cleanup(Session& s) {
+    ++s.cleanup_failures;
+    auto delay = options_.start_backoff.base * (std::int64_t{1} << std::min(s.cleanup_failures - 1, 20));
+    arm_retry(s, std::min<Duration>(delay, options_.start_backoff.cap));
+  }
+
   void finish_cleanup(Session& s) {
     s.cleanup_pending = false;
     bool shutdown = s.stopped_for_shutdown;
@@ -1028,7 +1057,10 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   }
 
   void retry_later(Session& s, Duration after) {
-    if (stopping_) return;
+    if (!stopping_) arm_retry(s, after);
+  }
+
+  void arm_retry(Session& s, Duration after) {
     s.retry_timer.expires_after(after);
     s.retry_timer.async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
       if (ec) return;
@@ -1036,15 +1068,68 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     });
   }
 
-  void maybe_finish_stop() {
-    if (!stopping_ || jobs_ > 0 || orphan_stopper_) return;
-    for (const auto& [id, s] : sessions_) {
-      if (s->has_container() || s->check_in_flight || s->cleanup_pending) return;
+  // --- a bounded stop (FAILURE-MODES.md 15) ---------------------------------------------------
+
+  void arm_stop_deadline(Duration after) {
+    stop_deadline_.expires_after(after);
+    stop_deadline_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      self->stop_deadline_passed_ = true;
+      self->maybe_finish_stop();
+    });
+  }
+
+  // A second stop request: every container is SIGKILLed now, and what has not ended or been
+  // cleaned up shortly after is abandoned.
+  void force_stop() {
+    if (forced_) return;
+    forced_ = true;
+    for (auto& [id, s] : sessions_) {
+      s->kill_timer.cancel();
+      if (s->has_container()) signal_container(*s, SIGKILL);
     }
-    // Every container has ended: the install's cgroup subtree goes too when nothing is left in it
-    // (rmdir refuses otherwise).
+    arm_stop_deadline(kForcedStopGrace);
+  }
+
+  // What a session still has to do before the stop is complete, or "" when nothing.
+  static std::string unfinished(const Session& s) {
+    if (s.has_container()) {
+      return s.child ? fmt::format("its container (pid {}) has not ended", s.child->pid())
+                     : "the container it adopted has not ended";
+    }
+    if (s.cleanup_pending) {
+      return "the cleanup of its last container is not committed" +
+             (s.last_error.empty() ? std::string() : " (" + s.last_error + ")");
+    }
+    if (s.check_in_flight) return "a check of its files has not returned";
+    return {};
+  }
+
+  void maybe_finish_stop() {
+    if (!stopping_ || (stop_finished_ && stop_handlers_.empty())) return;
+    if (!stop_deadline_passed_) {
+      if (jobs_ > 0 || orphan_stopper_) return;
+      for (const auto& [id, s] : sessions_) {
+        if (!unfinished(*s).empty()) return;
+      }
+    } else if (!stop_finished_) {
+      // The deadline: whatever is left is abandoned, said once per session; the lock and the
+      // holder record stay for the next start, which stops an orphan and finishes a cleanup.
+      for (const auto& [id, s] : sessions_) {
+        auto left = unfinished(*s);
+        if (left.empty()) continue;
+        abandoned_work_ = true;
+        emit_for(*s, EventKind::session_error, "stop abandoned: " + left + "; the next start finishes it");
+      }
+      if (orphan_stopper_) abandoned_work_ = true;
+    }
+    // Done, or given up: the install's cgroup subtree goes too when nothing is left in it (rmdir
+    // refuses otherwise).
+    stop_finished_ = true;
     if (cgroups_) ::rmdir(cgroups_->path().c_str());
     if (cgroup_watcher_) cgroup_watcher_->close();
+    stop_deadline_.cancel();
     auto handlers = std::move(stop_handlers_);
     stop_handlers_.clear();
     for (auto& h : handlers) asio::post(home_, std::move(h));
@@ -1060,6 +1145,11 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   std::optional<detail::Instance> instance_;  // this data directory is ours while we live
   std::optional<os::CgroupTree> cgroups_;      // where containers' cgroups go; none: process groups only
   std::optional<os::CgroupEventsWatcher> cgroup_watcher_;  // tells when a container's cgroup empties
+  asio::steady_timer stop_deadline_{home_};  // when a stop gives up on what is left
+  bool stop_deadline_passed_ = false;
+  bool forced_ = false;
+  bool stop_finished_ = false;  // its handlers have been called (later ones are called at once)
+  bool abandoned_work_ = false;
   std::unique_ptr<runtime::ChildProcess> orphan_stopper_;  // stops docker's orphans before the first sweep
   asio::steady_timer orphan_stop_timer_{home_};
   bool orphan_stop_timed_out_ = false;
@@ -1088,6 +1178,7 @@ void Supervisor::start() { impl_->start(); }
 void Supervisor::request_check(const std::string& session_id) { impl_->request_check(session_id); }
 void Supervisor::sweep_now() { impl_->sweep(); }
 void Supervisor::async_stop(std::function<void()> done) { impl_->async_stop(std::move(done)); }
+bool Supervisor::stop_abandoned_work() const { return impl_->stop_abandoned_work(); }
 std::vector<SessionView> Supervisor::sessions() const { return impl_->views(); }
 std::size_t Supervisor::pending_work() const { return static_cast<std::size_t>(impl_->jobs_); }
 Supervisor::Counters Supervisor::counters() const { return impl_->counters_; }

@@ -108,6 +108,36 @@ TEST(Daemon, ASecondDaemonOnTheSameDataDirectoryIsRefused) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(first_log);
 }
 
+// FAILURE-MODES.md 15 through the real daemon: a SIGTERM whose cleanup cannot commit (outbound.db
+// became a directory under the running container) still ends the daemon, within kill-grace +
+// stop-timeout, with status 1 and a line that says what was abandoned.
+TEST(Daemon, AStopThatMustAbandonACleanupExitsOneAndSaysWhy) {
+  TempDir tmp;
+  store::DataDir data(tmp.path() / "data");
+  auto session = store::create_session(data, "g", std::string("s1"), policy::now_utc());
+  write_file(session.files.dir / ".fake-agent", "hang-after-claim\n");
+  store::enqueue(session.files, {.content = "important"}, policy::now_utc());
+  auto log = tmp.path() / "daemon.log";
+  pid_t daemon = spawn_daemon({"run", "--data-dir", data.root().string(), "--log-format", "json", "--sweep-interval",
+                               "1h", "--agent-command",
+                               std::string(HOSTSWEEP_FAKE_AGENT_PATH) + " --session-dir {session_dir} --poll-interval 10ms",
+                               "--claim-tolerance", "1h", "--startup-grace", "1h", "--kill-grace", "300ms",
+                               "--stop-timeout", "1s"},
+                              log);
+  ASSERT_GT(daemon, 0);
+  ASSERT_TRUE(eventually([&] { return !policy::claimed_ids(store::read_outbound(session.files).acks).empty(); }))
+      << read_file(log);
+  std::filesystem::rename(session.files.outbound(), session.files.dir / "outbound.away");
+  std::filesystem::create_directory(session.files.outbound());
+  ::kill(daemon, SIGTERM);
+  int status = 0;
+  ::waitpid(daemon, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << read_file(log);
+  auto text = read_file(log);
+  EXPECT_NE(text.find("stop abandoned: the cleanup of its last container is not committed"), std::string::npos) << text;
+  EXPECT_NE(text.find("with work abandoned"), std::string::npos) << text;
+}
+
 TEST(Daemon, BadConfigurationIsOneClearError) {
   TempDir tmp;
   auto config = tmp.path() / "hostsweep.toml";

@@ -269,6 +269,103 @@ TEST(Supervisor, AnIdleSupervisorStandsStill) {
   EXPECT_EQ(after.registry_reloads, before.registry_reloads);
 }
 
+// FAILURE-MODES.md 17: work due in year 9999 arms no timer that fires at once; the supervisor
+// stays idle instead of re-checking in a loop.
+TEST(Supervisor, AFarFutureDueTimeKeepsTheSupervisorIdle) {
+  SupervisorHarness h;
+  h.create_session("s1");
+  h.start();
+  using namespace std::chrono;
+  h.enqueue("s1", {.content = "later", .process_after = TimePoint{sys_days{year{9999} / 12 / 31}}});
+  ASSERT_TRUE(h.wait_for([&] { return h.supervisor().counters().checks >= 1 && h.supervisor().pending_work() == 0; }))
+      << "checks " << h.supervisor().counters().checks << ", pending " << h.supervisor().pending_work() << "\n" << h.story();
+  h.wait_for([] { return false; }, 300ms);  // the enqueue's own file events
+  auto before = h.supervisor().counters();
+  h.wait_for([] { return false; }, 700ms);
+  EXPECT_LE(h.supervisor().counters().checks, before.checks + 1) << "checks spin on a far-future deadline";
+  EXPECT_EQ(h.count(EventKind::container_started), 0) << h.story();
+}
+
+// FAILURE-MODES.md 15: a stop whose cleanup keeps failing (outbound.db replaced by a directory
+// while the container ran) completes within kill-grace + stop-timeout, says what it abandoned,
+// and leaves the claim for the next start, which finishes the cleanup once the file is back.
+TEST(Supervisor, AStopWhoseCleanupKeepsFailingCompletesAndReportsWhatItLeft) {
+  auto options = fast_options();
+  options.policy.stuck.claim_tolerance = 30s;
+  options.policy.stuck.startup_grace = 30s;
+  options.stop_timeout = 1s;
+  SupervisorHarness h(options);
+  auto s = h.create_session("s1", {"hang-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
+  std::filesystem::rename(s.files.outbound(), s.files.dir / "outbound.away");
+  std::filesystem::create_directory(s.files.outbound());
+  h.stop();  // fails the test if the stop does not complete
+  EXPECT_TRUE(h.supervisor_stopped_with_abandoned_work());
+  auto errors = h.of(EventKind::session_error);
+  ASSERT_FALSE(errors.empty()) << h.story();
+  EXPECT_NE(errors.back().reason.find("stop abandoned: the cleanup of its last container is not committed"),
+            std::string::npos)
+      << h.story();
+  EXPECT_GT(h.count(EventKind::session_error, "s1"), 1) << "the cleanup was not retried\n" << h.story();
+
+  // The file is back: the next supervisor finishes the cleanup and the message.
+  std::filesystem::remove(s.files.outbound());
+  std::filesystem::rename(s.files.dir / "outbound.away", s.files.outbound());
+  h.start();
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  h.stop();
+  EXPECT_FALSE(h.supervisor_stopped_with_abandoned_work());
+}
+
+// The same stop, but the file comes back while the stop retries: nothing is abandoned.
+TEST(Supervisor, AStopRetriesAFailedCleanupUntilTheFileRecovers) {
+  auto options = fast_options();
+  options.policy.stuck.claim_tolerance = 30s;
+  options.policy.stuck.startup_grace = 30s;
+  options.stop_timeout = 10s;
+  SupervisorHarness h(options);
+  auto s = h.create_session("s1", {"hang-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
+  std::filesystem::rename(s.files.outbound(), s.files.dir / "outbound.away");
+  std::filesystem::create_directory(s.files.outbound());
+  bool stopped = false;
+  h.supervisor().async_stop([&] { stopped = true; });
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_error, "s1") > 0; })) << h.story();
+  EXPECT_FALSE(stopped);
+  std::filesystem::remove(s.files.outbound());
+  std::filesystem::rename(s.files.dir / "outbound.away", s.files.outbound());
+  ASSERT_TRUE(h.wait_for([&] { return stopped; })) << h.story();
+  EXPECT_FALSE(h.supervisor().stop_abandoned_work()) << h.story();
+  EXPECT_EQ(h.message("s1", id).status, "pending");
+  EXPECT_TRUE(policy::claimed_ids(store::read_outbound(s.files).acks).empty());
+}
+
+// A second stop request does not wait for the kill grace: every container is SIGKILLed at once.
+TEST(Supervisor, ASecondStopKillsAtOnce) {
+  auto options = fast_options();
+  options.kill_grace = 1h;  // only the second request can end an agent that ignores SIGTERM
+  SupervisorHarness h(options);
+  h.create_session("s1", {"ignore-sigterm"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();  // it ignores SIGTERM by now
+  bool first = false;
+  bool second = false;
+  h.supervisor().async_stop([&] { first = true; });
+  h.wait_for([] { return false; }, 300ms);
+  EXPECT_FALSE(first) << "the agent ignores SIGTERM, and the kill grace is an hour";
+  h.supervisor().async_stop([&] { second = true; });
+  ASSERT_TRUE(h.wait_for([&] { return first && second; })) << h.story();
+  auto exited = h.of(EventKind::container_exited);
+  ASSERT_EQ(exited.size(), 1u) << h.story();
+  ASSERT_TRUE(exited[0].exit);
+  EXPECT_EQ(exited[0].exit->signal, SIGKILL);
+}
+
 TEST(Supervisor, ASessionCreatedWhileRunningIsPickedUp) {
   SupervisorHarness h;
   h.create_session("first");

@@ -82,10 +82,14 @@ class SupervisorHarness {
     bool done = false;
     supervisor_->async_stop([&] { done = true; });
     EXPECT_TRUE(wait_for([&] { return done; }, 20s)) << "the supervisor's stop did not complete\n" << story();
+    stopped_with_abandoned_work_ = supervisor_->stop_abandoned_work();
     supervisor_.reset();
     io_.restart();
     io_.poll();
   }
+
+  // What the last stop() said: whether it had to abandon work.
+  bool supervisor_stopped_with_abandoned_work() const { return stopped_with_abandoned_work_; }
 
   // As if the supervisor's process were SIGKILLed: it goes without stopping anything; its
   // containers run on, their session locks are released with its descriptors, and their holder
@@ -153,6 +157,7 @@ class SupervisorHarness {
   boost::asio::io_context io_;
   std::unique_ptr<supervisor::Supervisor> supervisor_;
   std::vector<supervisor::Event> events_;
+  bool stopped_with_abandoned_work_ = false;
   std::map<std::string, store::SessionFiles> sessions_;
 };
 

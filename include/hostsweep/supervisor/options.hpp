@@ -20,6 +20,7 @@ struct SupervisorOptions {
   runtime::RuntimeOptions runtime;            // what a container is
   Duration sweep_interval = std::chrono::seconds{60};  // the safety net under the events
   Duration kill_grace = std::chrono::seconds{10};      // SIGTERM (or the runtime's stop), then SIGKILL
+  Duration stop_timeout = std::chrono::seconds{30};    // a stop gives up this long after the kill grace
   std::size_t database_threads = 2;           // the pool that runs SQLite work
   bool watch_files = true;                    // inotify; false: every session is polled at the sweep
   std::size_t max_watches = 0;                // soft cap on inotify watches (0: the kernel's limit)

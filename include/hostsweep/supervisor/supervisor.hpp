@@ -15,9 +15,13 @@
 // its results back; the caller's executor never waits on a database or a child process.
 //
 // Lifetime: async_stop() stops waking, stops every container (SIGTERM, then SIGKILL after the
-// kill grace), runs their cleanup and then calls its handler. Destroying a supervisor that was
-// not stopped leaves its containers running; they keep their session locks, and the next
-// supervisor on the same data directory stops them as orphans.
+// kill grace), runs their cleanup and then calls its handler, within kill_grace + stop_timeout
+// whatever the files do: a cleanup that keeps failing is retried until then, and what is still
+// undone at the deadline is abandoned (one session.error each; the next start finishes it) and
+// stop_abandoned_work() says so. A second async_stop() SIGKILLs every container at once and
+// abandons what is still undone shortly after. Destroying a supervisor that was not stopped
+// leaves its containers running; the next supervisor on the same data directory stops them as
+// orphans.
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -66,8 +70,13 @@ class Supervisor {
   // Runs a sweep now, as the timer would.
   void sweep_now();
 
-  // Stops in stages (see above) and then calls `done` on the executor. Idempotent.
+  // Stops in stages (see above) and then calls `done` on the executor. Called again while
+  // stopping, it forces the final stage (and calls this `done` too).
   void async_stop(std::function<void()> done);
+
+  // After the stop completed: whether it had to abandon work (a cleanup, or a container that
+  // did not end even after SIGKILL).
+  bool stop_abandoned_work() const;
 
   std::vector<SessionView> sessions() const;
 
