@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <filesystem>
 #include <iostream>
 #include <stdexcept>
 
@@ -31,6 +32,13 @@ void add_run_command(CLI::App& app, int& exit_code) {
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     ::signal(SIGPIPE, SIG_IGN);
     RunConfig config = settings->resolve();
+    // The data directory is made by `session create` (or systemd's StateDirectory=): a daemon
+    // pointed at a path that is not one was given the wrong path.
+    if (!std::filesystem::is_directory(config.data_dir)) {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("--data-dir {}: {}", config.data_dir,
+                              std::filesystem::exists(config.data_dir) ? "is not a directory" : "no such directory"));
+    }
     EventLog log(config.log_format, config.log_level);
 
     supervisor::Supervisor supervisor(io.get_executor(), store::DataDir(config.data_dir), config.supervisor,

@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include <charconv>
+#include <filesystem>
 
 #include <functional>
 #include <stdexcept>
@@ -29,9 +30,14 @@ struct Setting {
   const char* type = "VALUE";                                // the placeholder in --help
 };
 
+// Longer than any window or grace has a use for, and short enough that a deadline this far
+// from now is still a steady-clock instant (FAILURE-MODES.md 17).
+constexpr Duration kLongestSetting = std::chrono::days{3650};
+
 Duration duration_value(const std::string& text) {
   auto d = policy::parse_duration(text);
   if (!d) throw std::invalid_argument(fmt::format("\"{}\" is not a duration (write e.g. 250ms, 5s, 30m, 2h)", text));
+  if (*d > kLongestSetting) throw std::invalid_argument(fmt::format("\"{}\" is too long (at most 3650d)", text));
   return *d;
 }
 
@@ -256,6 +262,9 @@ RunConfig RunSettings::resolve() const {
   config.data_dir = data_dir_;
   std::map<std::string, std::pair<std::string, std::string>> values;  // name -> (value, where)
   if (config_file_) {
+    if (std::filesystem::is_directory(*config_file_)) {
+      throw Error(Errc::invalid_argument, fmt::format("config {}: is a directory, not a file", *config_file_));
+    }
     toml::table file;
     try {
       file = toml::parse_file(*config_file_);
@@ -284,6 +293,10 @@ RunConfig RunSettings::resolve() const {
     } catch (const std::invalid_argument& e) {
       throw Error(Errc::invalid_argument, fmt::format("{}: {}", it->second.second, e.what()));
     }
+  }
+  if (config.supervisor.sweep_interval <= Duration::zero()) {
+    auto where = values.count("sweep-interval") ? values["sweep-interval"].second : std::string("--sweep-interval");
+    throw Error(Errc::invalid_argument, fmt::format("{}: must be longer than 0", where));
   }
   if (config.supervisor.runtime.agent_command.empty()) {
     throw Error(Errc::invalid_argument, "no agent command: set --agent-command or the agent-command key");

@@ -67,10 +67,9 @@ namespace {
 using Strand = asio::strand<asio::thread_pool::executor_type>;
 
 // The steady-clock instant at which the wall clock reads `t` (deadlines are wall-clock UTC,
-// timers are steady).
-// A deadline further away than kMaxTimerWait is armed at kMaxTimerWait, and the check it
-// triggers then arms the rest (FAILURE-MODES.md 17): a time in year 9999 would overflow the
-// steady clock's nanoseconds into the past and fire at once, again and again.
+// timers are steady). A deadline further away than kMaxTimerWait is armed at kMaxTimerWait,
+// and the check it triggers then arms the rest (FAILURE-MODES.md 17): a time in year 9999
+// would overflow the steady clock's nanoseconds into the past and fire at once, again and again.
 constexpr Duration kMaxTimerWait = std::chrono::hours{24};
 
 asio::steady_timer::time_point steady_at(TimePoint t) {
@@ -238,7 +237,9 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     orphan_stopper_.reset();
     std::string what = fmt::format("{} containers labelled hostsweep.install={}", runtime::to_string(options_.runtime.kind),
                                    instance_->install_id);
-    if (status.clean()) {
+    if (stopping_) {
+      // Killed by our own stop: the next start tries again.
+    } else if (status.clean()) {
       emit({.kind = EventKind::orphans_stopped, .detail = what + " left by an earlier supervisor: none runs now"});
     } else {
       emit({.kind = EventKind::session_error,

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "hostsweep/os/holder_record.hpp"
@@ -155,6 +156,29 @@ TEST(Daemon, BadConfigurationIsOneClearError) {
   ::waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
   EXPECT_NE(read_file(log).find("unknown key \"sweep-intervall\""), std::string::npos) << read_file(log);
+
+  // Each of these is one line naming what is wrong, and status 2, before anything starts.
+  auto refused = [&](std::vector<std::string> args, const std::string& needle) {
+    auto out = tmp.path() / "refused.log";
+    std::filesystem::remove(out);
+    args.insert(args.begin(), "run");
+    pid_t p = spawn_daemon(args, out);
+    int st = 0;
+    ::waitpid(p, &st, 0);
+    auto text = read_file(out);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2) << text;
+    EXPECT_NE(text.find(needle), std::string::npos) << text;
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  };
+  refused({"--data-dir", (tmp.path() / "missing").string(), "--agent-command", "x"}, "missing: no such directory");
+  refused({"--data-dir", config.string(), "--agent-command", "x"}, "hostsweep.toml: is not a directory");
+  refused({"--data-dir", tmp.path().string(), "--config", tmp.path().string(), "--agent-command", "x"},
+          ": is a directory, not a file");
+  refused({"--data-dir", tmp.path().string(), "--sweep-interval", "0s", "--agent-command", "x"},
+          "--sweep-interval: must be longer than 0");
+  refused({"--data-dir", tmp.path().string(), "--ceiling", "100000d", "--agent-command", "x"},
+          "\"100000d\" is too long (at most 3650d)");
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "missing"));
 }
 
 }  // namespace
