@@ -1,0 +1,120 @@
+// The metrics registry: events move its counters, the supervisor's views make its gauges,
+// and what it renders is valid exposition text.
+#include <gtest/gtest.h>
+
+#include "ops/metrics.hpp"
+#include "ops/ops_support.hpp"
+
+namespace hostsweep::ops {
+namespace {
+
+using supervisor::Event;
+using supervisor::EventKind;
+using supervisor::Phase;
+using testing::metric_value;
+
+Event event(EventKind kind, std::string reason = {}) { return Event{.kind = kind, .reason = std::move(reason)}; }
+
+SupervisorSnapshot three_sessions() {
+  SupervisorSnapshot s;
+  s.sessions.push_back({.session_id = "a", .phase = Phase::running, .pid = 10, .watched = true});
+  s.sessions.push_back({.session_id = "b", .phase = Phase::backing_off, .watched = true});
+  s.sessions.push_back({.session_id = "c", .phase = Phase::idle});
+  s.db_queue_depth = 4;
+  s.counters = {.checks = 12, .registry_reloads = 2};
+  return s;
+}
+
+TEST(OpsMetrics, EverySeriesExistsAtZeroBeforeAnyEvent) {
+  Metrics m;
+  auto text = m.render({});
+  for (const char* series : {"hostsweep_sweeps_total", "hostsweep_containers_running", "hostsweep_container_starts_total",
+                             "hostsweep_container_exits_total{outcome=\"signal\"}",
+                             "hostsweep_container_kills_total{reason=\"claim-stuck\"}",
+                             "hostsweep_messages_total{outcome=\"retried\"}", "hostsweep_session_errors_total",
+                             "hostsweep_sessions{state=\"backing_off\"}", "hostsweep_watch_overflows_total",
+                             "hostsweep_event_latency_seconds_count{path=\"deadline_to_kill\"}"}) {
+    EXPECT_EQ(metric_value(text, series), 0.0) << series << "\n" << text;
+  }
+}
+
+TEST(OpsMetrics, EventsMoveTheCounters) {
+  Metrics m;
+  m.observe(event(EventKind::sweep_completed));
+  m.observe(event(EventKind::sweep_completed));
+  m.observe(event(EventKind::container_started));
+  Event exited = event(EventKind::container_exited);
+  exited.exit = runtime::ExitStatus{.exit_code = 0};
+  m.observe(exited);
+  exited.exit = runtime::ExitStatus{.exit_code = 3};
+  m.observe(exited);
+  exited.exit = runtime::ExitStatus{.signal = 9};
+  m.observe(exited);
+  Event killed = event(EventKind::container_killed, "claim-stuck");
+  killed.delay = Duration(40);
+  m.observe(killed);
+  m.observe(event(EventKind::container_killed, "shutdown"));
+  m.observe(event(EventKind::container_killed, "something new"));
+  m.observe(event(EventKind::message_completed));
+  m.observe(event(EventKind::message_retried));
+  m.observe(event(EventKind::message_retried));
+  m.observe(event(EventKind::message_failed));
+  m.observe(event(EventKind::session_error, "bad file"));
+  m.observe(event(EventKind::watch_overflow));
+  auto text = m.render({});
+  EXPECT_EQ(metric_value(text, "hostsweep_sweeps_total"), 2.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_container_starts_total"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_container_exits_total{outcome=\"success\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_container_exits_total{outcome=\"failure\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_container_exits_total{outcome=\"signal\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_container_kills_total{reason=\"claim-stuck\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_container_kills_total{reason=\"shutdown\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_container_kills_total{reason=\"other\"}"), 1.0) << "no new series per reason";
+  EXPECT_EQ(text.find("something new"), std::string::npos);
+  EXPECT_EQ(metric_value(text, "hostsweep_messages_total{outcome=\"completed\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_messages_total{outcome=\"retried\"}"), 2.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_messages_total{outcome=\"failed\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_session_errors_total"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_watch_overflows_total"), 1.0);
+  // Only the liveness kill is a deadline's latency: 40 ms, in the 0.05 s bucket.
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_count{path=\"deadline_to_kill\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_bucket{path=\"deadline_to_kill\",le=\"0.025\"}"), 0.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_bucket{path=\"deadline_to_kill\",le=\"0.05\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_sum{path=\"deadline_to_kill\"}"), 0.04);
+}
+
+TEST(OpsMetrics, GaugesComeFromTheSupervisorsViews) {
+  Metrics m;
+  auto text = m.render(three_sessions());
+  EXPECT_EQ(metric_value(text, "hostsweep_sessions{state=\"running\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_sessions{state=\"backing_off\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_sessions{state=\"idle\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_sessions{state=\"stopping\"}"), 0.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_containers_running"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_watches"), 2.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_db_queue_depth"), 4.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_session_checks_total"), 12.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_registry_reloads_total"), 2.0);
+}
+
+TEST(OpsMetrics, StatusLineSummarisesInOneLine) {
+  Metrics m;
+  EXPECT_EQ(m.status_line({}), "0 sessions, 0 containers running, 0 backing off, 0 errors");
+  m.observe(event(EventKind::session_error, "x"));
+  EXPECT_EQ(m.status_line(three_sessions()), "3 sessions, 1 container running, 1 backing off, 1 error");
+}
+
+TEST(OpsMetrics, PromtoolAcceptsTheRendering) {
+  if (!testing::have_program("promtool")) GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
+  Metrics m;
+  Event killed = event(EventKind::container_killed, "ceiling");
+  killed.delay = Duration(1500);
+  m.observe(killed);
+  testing::TempDir tmp;
+  testing::write_file(tmp.path() / "m.txt", m.render(three_sessions()));
+  auto [status, out] = testing::shell("promtool check metrics < " + (tmp.path() / "m.txt").string());
+  EXPECT_EQ(status, 0) << out;
+}
+
+}  // namespace
+}  // namespace hostsweep::ops
