@@ -2,9 +2,14 @@
 // SIGTERM or SIGINT stops it in stages: no new starts, containers stopped within the kill
 // grace, their cleanup committed, then exit 0; within kill-grace + stop-timeout whatever the
 // files do (exit 1 when work had to be abandoned). A second signal SIGKILLs every container.
+//
+// Under systemd (NOTIFY_SOCKET) it says READY=1 after the first sweep, a STATUS= line at
+// each sweep and STOPPING=1 at a signal, and pings the watchdog from this loop. With
+// --metrics-listen it serves /metrics, /healthz and /readyz on the same loop.
 #include <signal.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <filesystem>
@@ -17,6 +22,9 @@
 #include "event_log.hpp"
 #include "hostsweep/error.hpp"
 #include "hostsweep/supervisor/supervisor.hpp"
+#include "ops/http_server.hpp"
+#include "ops/metrics.hpp"
+#include "ops/systemd_notify.hpp"
 #include "run_settings.hpp"
 
 namespace hostsweep::cli {
@@ -41,9 +49,35 @@ void add_run_command(CLI::App& app, int& exit_code) {
     }
     EventLog log(config.log_format, config.log_level);
 
-    supervisor::Supervisor supervisor(io.get_executor(), store::DataDir(config.data_dir), config.supervisor,
-                                      [&log](const supervisor::Event& e) { log(e); });
+    // Read (and removed from the environment, so no container inherits it) before any
+    // thread of the supervisor's exists.
+    auto notifier = ops::SystemdNotifier::from_environment();
+    ops::Metrics metrics;
+    bool ready = false;
     bool stopping = false;
+    std::function<void()> on_sweep;
+    supervisor::Supervisor supervisor(io.get_executor(), store::DataDir(config.data_dir), config.supervisor,
+                                      [&](const supervisor::Event& e) {
+                                        log(e);
+                                        metrics.observe(e);
+                                        // After the handler that emitted it: the views are then settled.
+                                        if (e.kind == supervisor::EventKind::sweep_completed) boost::asio::post(io, [&] { on_sweep(); });
+                                      });
+    on_sweep = [&] {
+      std::string status = "STATUS=" + metrics.status_line(ops::snapshot_of(supervisor));
+      if (!ready && !stopping) {
+        ready = true;
+        notifier.notify("READY=1\n" + status);
+      } else {
+        notifier.notify(status);
+      }
+    };
+    std::optional<ops::WatchdogPinger> watchdog;
+    if (auto timeout = notifier.watchdog_timeout()) {
+      watchdog.emplace(io.get_executor(), notifier, *timeout / 2);
+      watchdog->start();
+    }
+    std::optional<ops::HttpServer> http;
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
                                                                                int signo) {
       if (ec) return;
@@ -54,6 +88,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
         return;
       }
       stopping = true;
+      notifier.notify("STOPPING=1\nSTATUS=stopping containers");
       log.note("daemon.stopping", fmt::format("signal {}: stopping containers", signo));
       supervisor.async_stop([&] {
         if (supervisor.stop_abandoned_work()) {
@@ -61,6 +96,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
         } else {
           log.note("daemon.stopped", "every container stopped and cleaned up");
         }
+        if (watchdog) watchdog->stop();
+        if (http) http->stop();
         signals.cancel();
       });
       signals.async_wait(on_signal);
@@ -70,12 +107,27 @@ void add_run_command(CLI::App& app, int& exit_code) {
              fmt::format("data dir {}, runtime {}, sweep every {}", config.data_dir,
                          runtime::to_string(config.supervisor.runtime.kind),
                          policy::format_duration(config.supervisor.sweep_interval)));
+    if (notifier.enabled()) {
+      log.note("systemd.notify",
+               watchdog ? fmt::format("notifying systemd; watchdog ping every {}",
+                                      policy::format_duration(std::chrono::duration_cast<Duration>(*notifier.watchdog_timeout() / 2)))
+                        : std::string("notifying systemd; no watchdog"));
+    }
     try {
       supervisor.start();
     } catch (const Error& e) {
       // Another daemon has this data directory: not bad input, a refusal (status 1).
       if (e.code() == Errc::already_exists) throw std::runtime_error(e.what());
       throw;
+    }
+    // After start(), so that a second daemon is refused for its data directory, not its port;
+    // nothing has run yet (the loop has not), so a busy port stops before any container starts.
+    if (config.metrics_listen) {
+      http.emplace(io.get_executor(), *config.metrics_listen,
+                   ops::HttpEndpoints{.metrics = [&] { return metrics.render(ops::snapshot_of(supervisor)); },
+                                      .ready = [&] { return ready && !stopping; }});
+      http->start();
+      log.note("metrics.listening", fmt::format("http://{}/metrics (and /healthz, /readyz)", http->local_address().to_string()));
     }
     io.run();
     if (supervisor.stop_abandoned_work()) exit_code = 1;

@@ -217,6 +217,13 @@ const std::vector<Setting<RunConfig>>& settings() {
       {"watch", "react to file changes through inotify (false: poll at each sweep)",
        [](const RunConfig& c) { return std::string(c.supervisor.watch_files ? "true" : "false"); },
        [](RunConfig& c, const std::string& v) { c.supervisor.watch_files = bool_value(v); }},
+      {"metrics-listen", "serve /metrics, /healthz and /readyz over HTTP at ADDRESS:PORT (e.g. 127.0.0.1:9464; port 0: any); off: none",
+       [](const RunConfig& c) { return c.metrics_listen ? c.metrics_listen->to_string() : std::string("off"); },
+       [](RunConfig& c, const std::string& v) {
+         if (v == "off") c.metrics_listen.reset();
+         else c.metrics_listen = ops::parse_listen_address(v);
+       },
+       "ADDR:PORT"},
       {"log-format", "text, or json (one object per line)", [](const RunConfig& c) { return c.log_format; },
        [](RunConfig& c, const std::string& v) {
          if (v != "text" && v != "json") throw std::invalid_argument(fmt::format("\"{}\" is not text or json", v));

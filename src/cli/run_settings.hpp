@@ -11,6 +11,7 @@
 
 #include "hostsweep/policy/sweep_plan.hpp"
 #include "hostsweep/supervisor/options.hpp"
+#include "ops/listen_address.hpp"
 
 namespace hostsweep::cli {
 
@@ -19,6 +20,7 @@ struct RunConfig {
   supervisor::SupervisorOptions supervisor;
   std::string log_format = "text";  // text | json
   std::string log_level = "info";   // trace debug info warn error
+  std::optional<ops::ListenAddress> metrics_listen;  // the HTTP endpoint; none by default
 };
 
 class RunSettings {
