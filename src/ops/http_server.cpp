@@ -100,7 +100,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       res = reply(http::status::method_not_allowed, req.version(), "only GET\n");
       res.set(http::field::allow, "GET");
     } else if (target == "/metrics") {
-      res = reply(http::status::ok, req.version(), state_->endpoints.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+      try {
+        res = reply(http::status::ok, req.version(), state_->endpoints.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+      } catch (const std::exception& e) {
+        // A scrape never takes the loop down with it.
+        res = reply(http::status::internal_server_error, req.version(), std::string(e.what()) + "\n");
+      }
     } else if (target == "/healthz") {
       res = reply(http::status::ok, req.version(), "ok\n");
     } else if (target == "/readyz") {
