@@ -15,6 +15,16 @@ if(HOSTSWEEP_SANITIZE)
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(hostsweep_build_options INTERFACE -fsanitize=address,undefined)
 endif()
+# The fuzz build: every target instrumented for libFuzzer's coverage feedback; only the
+# fuzzers themselves link libFuzzer's main (fuzz/CMakeLists.txt).
+if(HOSTSWEEP_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "HOSTSWEEP_FUZZ needs clang (configure with the fuzz preset)")
+  endif()
+  target_compile_options(hostsweep_build_options INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(hostsweep_build_options INTERFACE -fsanitize=address,undefined)
+endif()
 
 # hostsweep_target_defaults(<target>): the project's standard for one target.
 function(hostsweep_target_defaults target)

@@ -13,6 +13,7 @@ packages=(
   # The package also brings a Prometheus server unit: `systemctl disable --now prometheus`
   # on a workstation that does not want it.
   prometheus
+  clang-16 libfuzzer-16-dev libclang-rt-16-dev  # the libFuzzer targets (scripts/fuzz.sh, docs/FUZZING.md)
 )
 
 missing=()
