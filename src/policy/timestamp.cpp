@@ -181,6 +181,8 @@ std::optional<Duration> parse_duration(std::string_view text) noexcept {
     else if (unit == "h") unit_ms = 3'600'000;
     else if (unit == "d") unit_ms = 86'400'000;
     else return std::nullopt;
+    // Checked before multiplying: a count near the limit times a unit overflowed (fuzz_duration).
+    if (whole > kLimitMs / unit_ms) return std::nullopt;
     total_ms += whole * unit_ms + frac_num * unit_ms / frac_den;
     if (total_ms > kLimitMs) return std::nullopt;
   }

@@ -94,6 +94,17 @@ TEST(Duration, ParsesUnitsAndCombinations) {
   }
 }
 
+// Found by fuzz_duration (fuzz/corpus/duration/crash-overflow-*): a count within the 2^52 ms
+// limit times a unit's milliseconds overflowed std::int64_t, undefined behaviour.
+TEST(Duration, HugeCountsAreRejectedWithoutOverflow) {
+  for (const char* huge : {"450599627370497m.s", "4503599627370496d", "4503599627370496h", "4503599627370496m",
+                           "4503599627370496s"}) {
+    EXPECT_FALSE(parse_duration(huge).has_value()) << huge;
+  }
+  EXPECT_EQ(parse_duration("4503599627370496ms"), Duration{std::int64_t{1} << 52});  // the limit itself
+  EXPECT_EQ(parse_duration("52125d"), days{52125});
+}
+
 TEST(Duration, FormatsShortAndExact) {
   EXPECT_EQ(format_duration(0ms), "0s");
   EXPECT_EQ(format_duration(250ms), "250ms");
