@@ -9,6 +9,8 @@
 #include <filesystem>
 
 #include <functional>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -78,16 +80,28 @@ std::uint64_t size_value(const std::string& text) {
   return value * scale;
 }
 
+// A uid or gid written as a number. Only values the type holds: a cast would wrap 4294967296
+// to 0, root, and std::stoul threw out_of_range past the key's error. The all-ones value is no
+// id: setuid(2) and chown(2) read it as "unchanged".
+template <typename Id>
+std::optional<Id> numeric_id(const std::string& text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  if (value >= std::numeric_limits<Id>::max()) return std::nullopt;
+  return static_cast<Id>(value);
+}
+
 // A name or a number, resolved now: a typo is an error at start, not at the first spawn.
 uid_t user_value(const std::string& text) {
   if (auto* pw = ::getpwnam(text.c_str())) return pw->pw_uid;
-  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) return static_cast<uid_t>(std::stoul(text));
+  if (auto id = numeric_id<uid_t>(text)) return *id;
   throw std::invalid_argument(fmt::format("no user \"{}\" on this host", text));
 }
 
 gid_t group_value(const std::string& text) {
   if (auto* gr = ::getgrnam(text.c_str())) return gr->gr_gid;
-  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) return static_cast<gid_t>(std::stoul(text));
+  if (auto id = numeric_id<gid_t>(text)) return *id;
   throw std::invalid_argument(fmt::format("no group \"{}\" on this host", text));
 }
 

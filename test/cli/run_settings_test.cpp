@@ -1,6 +1,7 @@
 // `hostsweep run` settings: defaults, the TOML file, flags over the file, clear errors.
 #include "cli/run_settings.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "hostsweep/error.hpp"
@@ -69,6 +70,29 @@ TEST(RunSettings, BadValuesNameTheirSource) {
             std::string::npos);
   hostsweep::testing::write_file(file, "ceiling = \"5m\n");
   EXPECT_NE(message({"--data-dir", "d", "--config", file.string()}).find("line 1"), std::string::npos);
+}
+
+// Seen while writing fuzz_settings, which crashes on fuzz/corpus/settings/crash-uid-out-of-range
+// without the fix: a numeric id too big for std::stoul escaped as std::out_of_range, not an
+// Error naming the key; one that fits an unsigned long but not uid_t was cast, so 4294967296
+// became uid 0, root.
+TEST(RunSettings, NumericIdsOutOfRangeAreRefusedNotWrapped) {
+  hostsweep::testing::TempDir tmp;
+  auto file = tmp.path() / "c.toml";
+  for (const char* key : {"run-as-user", "run-as-group"}) {
+    for (const char* id : {"99999999999999999999", "4294967296", "4294967295", "-1", "+5"}) {
+      hostsweep::testing::write_file(file, fmt::format("agent-command = \"a\"\n{} = \"{}\"\n", key, id));
+      try {
+        resolve({"--data-dir", "d", "--config", file.string()});
+        ADD_FAILURE() << key << " = " << id << " was accepted";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(fmt::format("key {}: no ", key)), std::string::npos) << e.what();
+      }
+    }
+  }
+  auto c = resolve({"--data-dir", "d", "--agent-command", "a", "--run-as-user", "4294967294", "--run-as-group", "7"});
+  EXPECT_EQ(c.supervisor.run_as_uid, uid_t{4294967294});
+  EXPECT_EQ(c.supervisor.run_as_gid, gid_t{7});
 }
 
 // explain and sweep take the decision settings of `run` from its table: the same flags, help,
