@@ -4,7 +4,8 @@
 //   line 3  optional: the zone's IANA name (default America/New_York, which has DST)
 // No crash, no UB, no hang; an expression that parses fires within the search horizon, at
 // whole seconds, strictly after `after` and strictly increasing, and next_after(t - 1ms) of a
-// fire time t is t itself (nothing fires between two consecutive fire times).
+// fire time t is t itself (nothing fires between two consecutive fire times). From 9999-01-01
+// on, next_after gives up by design.
 #include <chrono>
 #include <string>
 
@@ -61,8 +62,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto t : fires) {
     fuzz::check(t > previous, "fire times not strictly increasing", text);
     fuzz::check(floor<seconds>(t) == t, "fire time not a whole second", text);
-    const auto again = schedule->next_after(t - milliseconds{1}, *zone);
-    fuzz::check(again && *again == t, "next_after(t - 1ms) is not t", text);
+    if (t - milliseconds{1} < kLatestSearchStart) {
+      const auto again = schedule->next_after(t - milliseconds{1}, *zone);
+      fuzz::check(again && *again == t, "next_after(t - 1ms) is not t", text);
+    }
     previous = t;
   }
   return 0;

@@ -25,6 +25,10 @@ rm -rf "$runs"
 mkdir -p "$runs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# clang-16's runtime looks for llvm-symbolizer beside clang; Debian may ship only another version.
+if [[ -z ${ASAN_SYMBOLIZER_PATH:-} ]] && symbolizer=$(command -v llvm-symbolizer-16 || command -v llvm-symbolizer); then
+  export ASAN_SYMBOLIZER_PATH=$symbolizer
+fi
 failed=()
 for t in "${targets[@]}"; do
   [[ -n ${max_len[$t]:-} ]] || { echo "fuzz: no target $t" >&2; exit 2; }

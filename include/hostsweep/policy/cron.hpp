@@ -30,7 +30,7 @@ class CronSchedule {
 
   // The first fire time strictly after `after`, reading the fields as wall-clock time in
   // `zone`. Fire times are whole seconds. nullopt only when nothing fires within 400 years,
-  // which parse() rules out.
+  // which parse() rules out, and for `after` from 9999-01-01 on, where the search stops.
   std::optional<TimePoint> next_after(TimePoint after, const date::time_zone& zone) const;
 
   // Up to `count` successive fire times after `after` (fewer only if next_after gives up).
