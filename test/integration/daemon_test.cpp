@@ -25,15 +25,6 @@ pid_t spawn_daemon(const std::vector<std::string>& args, const std::filesystem::
   return spawn_program(HOSTSWEEP_CLI_PATH, args, log, log);
 }
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 TEST(Daemon, SigkilledMidMessageAndRestartedLosesNothing) {
   TempDir tmp;
   store::DataDir data(tmp.path() / "data");

@@ -12,20 +12,12 @@
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "ops/ops_support.hpp"
+#include "support/run_program.hpp"
 
 namespace hostsweep::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
 
 std::string fake_agent() {
   return std::string(HOSTSWEEP_FAKE_AGENT_PATH) +

@@ -5,7 +5,10 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -38,6 +41,17 @@ inline pid_t spawn_program(const std::string& program, const std::vector<std::st
   if (posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ) != 0) pid = -1;
   posix_spawn_file_actions_destroy(&actions);
   return pid;
+}
+
+// Polls `done` until it holds (true) or `timeout` passes (false), for processes the test does
+// not drive through an event loop. Callers assert the result.
+inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds{30}) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return true;
 }
 
 inline ProgramResult run_program(const std::string& program, const std::vector<std::string>& args) {
