@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "hostsweep/error.hpp"
+#include "hostsweep/policy/session_machine.hpp"
 #include "hostsweep/sweep/session_sweep.hpp"
 
 namespace hostsweep::supervisor::detail {
@@ -20,6 +21,7 @@ struct CheckResult {
   bool cleanup = false;  // the input's flag: this result completes a container's cleanup
   std::optional<Error> error;
   sweep::PassResult pass;
+  policy::SteadyTime at{};  // when the pass read the files (the caller's steady clock)
 };
 
 // Never throws: a failed pass is a result with an error (and no lock handed back).

@@ -89,6 +89,7 @@ PassResult run_pass(PassInput in) {
       // The container runs and its file cannot be read (a symlink, a hot journal, the size
       // cap): its liveness is still judged, from its heartbeat and start (FAILURE-MODES.md 16).
       out.file_error = e.what();
+      out.outbound_unreadable = true;
       outbound = {};
       outbound.complete = true;  // never "repaired" while a container may write it
     }
@@ -125,8 +126,8 @@ PassResult run_pass(PassInput in) {
     }
   }
   if (!lock && running_since) {
-    out.stuck = policy::decide_stuck(in.policy.stuck,
-                                     {in.now, *running_since, store::read_heartbeat(in.files), outbound.acks, outbound.tool});
+    out.liveness = policy::LivenessFacts{in.now, *running_since, store::read_heartbeat(in.files), outbound.acks, outbound.tool};
+    out.stuck = policy::decide_stuck(in.policy.stuck, *out.liveness);
   }
   out.summary = store::summarize(inbound_state, in.now);
 

@@ -15,12 +15,15 @@ enum class EventKind {
   container_start_failed,  // reason
   container_exited,        // pid, exit
   container_killed,        // pid, reason: ceiling | claim-stuck | shutdown | orphan; delay: past the deadline by
+  container_stopped,       // pid, reason: idle (no claim, nothing due, silent past idle-timeout)
   message_completed,       // message_id
   message_failed,          // message_id, reason (container-reported, or max tries)
   message_retried,         // message_id, tries, delay
   recurrence_scheduled,    // message_id (the finished row), detail: when the series runs next
   recurrence_invalid,      // message_id, reason: the series ends
   session_backoff,         // failures (in tries), delay
+  session_start_failing,   // tries: bad runs in a row; reason: how the last one ended (error level)
+  session_recovered,       // a container started and worked again after session.start_failing
   session_added,
   session_removed,
   session_locked_elsewhere,  // another process runs this session's container

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "hostsweep/policy/start_backoff.hpp"
 #include "hostsweep/policy/sweep_plan.hpp"
 #include "hostsweep/runtime/container_runtime.hpp"
+#include "hostsweep/supervisor/clock.hpp"
 
 namespace hostsweep::supervisor {
 
@@ -29,6 +31,11 @@ struct SupervisorOptions {
   os::CgroupLimits limits;                    // per container, when the controllers are delegated
   std::optional<uid_t> run_as_uid;            // containers run as this user...
   std::optional<gid_t> run_as_gid;            // ...and group (the process runtime isolates nothing)
+  // A container with no claim and nothing due, silent this long, is stopped (container.stopped
+  // reason=idle), not killed as stuck. Unset: the ceiling.
+  std::optional<Duration> idle_timeout;
+  int start_failure_alert = 3;                // session.start_failing after this many bad runs in a row (0: never)
+  std::shared_ptr<Clock> clock;               // null: the system's clocks
 };
 
 }  // namespace hostsweep::supervisor

@@ -49,6 +49,7 @@ struct SessionView {
   std::optional<TimePoint> backoff_until;
   std::optional<TimePoint> next_due;
   bool watched = false;
+  std::string last_error;  // the session's current error ("" when none)
 };
 
 class Supervisor {

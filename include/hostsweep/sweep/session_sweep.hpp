@@ -74,6 +74,10 @@ struct PassResult {
   int claims_deleted = 0;
   std::vector<policy::FanOut> fan_outs;        // recurring series scheduled (or ended)
   std::optional<policy::StuckDecision> stuck;  // a running container's verdict (not acted on here)
+  // The caller's own container: what its files show of its life, for the caller's observer
+  // (policy::LifeObserver), and whether outbound.db could be read at all.
+  std::optional<policy::LivenessFacts> liveness;
+  bool outbound_unreadable = false;
   store::InboundSummary summary;               // the inbound state the pass left
   std::optional<os::SessionLock> start_lock;   // set: ready to start (stale heartbeat removed, outbound.db present)
   std::shared_ptr<const PassMemo> memo;        // for the next pass; null when a file had no version

@@ -1,0 +1,125 @@
+// The registry and the sweep: sessions new in the registry are added, removed ones retired;
+// a sweep checks every session, a slice at a time.
+#include "supervisor_impl.hpp"
+
+namespace hostsweep::supervisor {
+
+// Re-reads the registry: new sessions are added (and checked), removed ones retired. With
+// `check_all`, every session is checked too: that is the sweep.
+void Supervisor::Impl::reload_registry(bool check_all) {
+  if (stopping_) return;
+  struct Listing {
+    std::map<std::string, store::Session> sessions;
+    std::vector<Error> errors;  // the registry's, or one per bad row (FAILURE-MODES.md 20)
+    bool unreadable = false;
+  };
+  on_pool(
+      registry_strand_,
+      [data = data_] {
+        // Indexed here, on the pool: with 10,000 sessions that is milliseconds the caller's loop keeps.
+        Listing out;
+        try {
+          auto listing = store::list_sessions_checked(data, true);
+          for (auto& session : listing.sessions) {
+            std::string id = session.record.id;
+            out.sessions.emplace(std::move(id), std::move(session));
+          }
+          out.errors = std::move(listing.bad_rows);
+        } catch (const Error& e) {
+          out.errors.push_back(e);
+          out.unreadable = true;
+        }
+        return out;
+      },
+      [check_all](Impl& self, Listing listing) {
+        self.on_registry(std::move(listing.sessions), std::move(listing.errors), listing.unreadable, check_all);
+      });
+}
+
+// `unreadable`: the registry as a whole could not be read (the sessions known stay as they are).
+void Supervisor::Impl::on_registry(std::map<std::string, store::Session> listed, std::vector<Error> errors,
+                                   bool unreadable, bool check_all) {
+  ++counters_.registry_reloads;
+  // Each distinct error once, not at every reload; the good rows are supervised regardless.
+  std::set<std::string> current;
+  for (const auto& e : errors) {
+    current.insert(e.what());
+    if (!reported_registry_errors_.count(e.what())) emit({.kind = EventKind::session_error, .reason = e.what()});
+  }
+  reported_registry_errors_ = std::move(current);
+  if (!unreadable) {
+    reconcile(listed, check_all);
+    if (!leftovers_checked_) {
+      leftovers_checked_ = true;
+      kill_unregistered_leftovers();
+    }
+  }
+  if (check_all) check_in_slices(std::nullopt, 0);
+  // What is left of the listing is freed on the pool: at 10,000 sessions, milliseconds.
+  asio::post(pool_, [unused = std::move(listed)] {});
+}
+
+// Sessions new in the registry are added (and checked, unless a sweep checks everything);
+// sessions gone from it are retired. Both maps are ordered by id: one walk finds both.
+void Supervisor::Impl::reconcile(std::map<std::string, store::Session>& listed, bool check_all) {
+  std::vector<std::string> added;
+  std::vector<std::string> removed;
+  auto known = sessions_.begin();
+  for (auto& [id, listed_session] : listed) {
+    while (known != sessions_.end() && known->first < id) removed.push_back((known++)->first);
+    if (known != sessions_.end() && known->first == id) {
+      ++known;
+      continue;
+    }
+    // Inserted before `known`, which stays valid: the walk goes on from there.
+    auto session =
+        std::make_unique<Session>(home_, asio::make_strand(pool_.get_executor()), std::move(listed_session), *clock_);
+    emit_for(*session, EventKind::session_added);
+    watch(*session);
+    sessions_.emplace(id, std::move(session));
+    added.push_back(id);
+  }
+  while (known != sessions_.end()) removed.push_back((known++)->first);
+  // Fed after the walk: a removed session may be forgotten at once.
+  for (const auto& id : removed) {
+    if (Session* s = find(id)) feed(*s, policy::event::Removed{});
+  }
+  if (check_all) return;
+  for (const auto& id : added) request_check(id);
+}
+
+// A sweep dispatches its checks a slice at a time, each slice its own handler, so that the
+// caller's loop never runs one long handler (10,000 sessions at once held it for tens of ms).
+// A slice resumes after the last id it checked: sessions added or forgotten meanwhile are fine.
+static constexpr std::size_t kChecksPerSlice = 256;
+
+void Supervisor::Impl::check_in_slices(std::optional<std::string> after, int checked) {
+  auto it = after ? sessions_.upper_bound(*after) : sessions_.begin();
+  std::vector<std::string> slice;
+  for (; it != sessions_.end() && slice.size() < kChecksPerSlice; ++it) slice.push_back(it->first);
+  const bool more = it != sessions_.end();
+  for (const auto& id : slice) request_check(id);
+  checked += static_cast<int>(slice.size());
+  if (more && !stopping_) {
+    ++jobs_;
+    asio::post(home_, [weak = weak_from_this(), last = slice.back(), checked] {
+      if (auto self = weak.lock()) {
+        --self->jobs_;
+        self->check_in_slices(last, checked);
+        self->maybe_finish_stop();
+      }
+    });
+    return;
+  }
+  emit({.kind = EventKind::sweep_completed, .tries = checked});
+  arm_sweep_timer();
+}
+
+void Supervisor::Impl::arm_sweep_timer() {
+  if (stopping_) return;
+  sweep_timer_->arm_after(options_.sweep_interval, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->sweep();
+  });
+}
+
+}  // namespace hostsweep::supervisor

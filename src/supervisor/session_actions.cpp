@@ -1,0 +1,111 @@
+// Feeding a session's events to its machine (policy::transition) and performing the actions
+// it returns. Nothing here decides: it maps actions onto timers, containers, checks and events.
+#include <signal.h>
+
+#include "supervisor_impl.hpp"
+
+namespace hostsweep::supervisor {
+
+Session* Supervisor::Impl::find(const std::string& id) {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+// Events that actions cause (a spawn's Started, an adoption's outcome) are queued and handled
+// after the current transition's actions, in order: a transition never runs inside another.
+void Supervisor::Impl::feed(Session& s, policy::Event event) {
+  s.inbox.push_back(std::move(event));
+  if (s.feeding) return;
+  s.feeding = true;
+  while (!s.inbox.empty()) {
+    auto next = std::move(s.inbox.front());
+    s.inbox.pop_front();
+    auto step = policy::transition(std::move(s.state), next, facts(), clock_->now());
+    s.state = std::move(step.state);
+    for (const auto& action : step.actions) perform(s, action);
+    // A lock a check handed over that no Spawn or Adopt took is released.
+    s.handed_lock.reset();
+    s.handed_orphan.reset();
+  }
+  s.feeding = false;
+  if (s.forgotten) forget_session(s.id);  // last: `s` is gone after this
+}
+
+void Supervisor::Impl::perform(Session& s, const policy::Action& action) {
+  namespace act = policy::action;
+  if (auto* run = std::get_if<act::RunCheck>(&action)) {
+    run_check(s, *run);
+  } else if (std::holds_alternative<act::Spawn>(action)) {
+    if (s.handed_lock && !s.has_container()) start_container(s);
+  } else if (std::holds_alternative<act::Adopt>(action)) {
+    if (s.handed_lock && s.handed_orphan && !s.has_container()) {
+      auto lock = std::move(*s.handed_lock);
+      s.handed_lock.reset();
+      adopt_orphan(s, std::move(lock), *s.handed_orphan);
+    }
+  } else if (auto* signal = std::get_if<act::Signal>(&action)) {
+    if (signal->kill) signal_container(s, SIGKILL);
+    else terminate_container(s);
+  } else if (auto* arm = std::get_if<act::Arm>(&action)) {
+    arm_timer(s, arm->timer, arm->after);
+  } else if (auto* cancel = std::get_if<act::Cancel>(&action)) {
+    s.timer(cancel->timer).cancel();
+  } else if (auto* notice = std::get_if<act::Emit>(&action)) {
+    emit_notice(s, *notice);
+  } else if (std::holds_alternative<act::Forget>(action)) {
+    s.forgotten = true;
+  }
+}
+
+// Due times are wall-clock instants (re-read when the wall clock steps); the rest is steady.
+void Supervisor::Impl::arm_timer(Session& s, policy::Timer timer, Duration after) {
+  auto fire = [weak = weak_from_this(), id = s.id, timer] {
+    if (auto self = weak.lock()) self->on_timer(id, timer);
+  };
+  if (timer == policy::Timer::due) s.timer(timer).arm_at_wall(clock_->wall_now() + after, std::move(fire));
+  else s.timer(timer).arm_after(after, std::move(fire));
+}
+
+void Supervisor::Impl::on_timer(const std::string& id, policy::Timer timer) {
+  Session* s = find(id);
+  if (!s) return;
+  switch (timer) {
+    case policy::Timer::kill_grace: return feed(*s, policy::event::KillGraceOver{});
+    case policy::Timer::backoff: return feed(*s, policy::event::BackoffOver{});
+    case policy::Timer::due:
+    case policy::Timer::liveness:
+    case policy::Timer::retry: return feed(*s, policy::event::Triggered{});
+  }
+}
+
+void Supervisor::Impl::request_check(const std::string& id) {
+  if (Session* s = find(id)) feed(*s, policy::event::Triggered{});
+}
+
+void Supervisor::Impl::forget_session(const std::string& id) {
+  if (watcher_) watcher_->remove(id);
+  sessions_.erase(id);
+}
+
+void Supervisor::Impl::emit(Event event) {
+  if (!on_event_) return;
+  event.at = clock_->wall_now();
+  on_event_(event);
+}
+
+void Supervisor::Impl::emit_for(const Session& s, EventKind kind, std::string reason) {
+  emit({.kind = kind, .session_id = s.id, .pid = s.child ? s.child->pid() : 0, .reason = std::move(reason)});
+}
+
+void Supervisor::Impl::emit_notice(const Session& s, const policy::action::Emit& n) {
+  int pid = s.child ? s.child->pid() : s.orphan ? static_cast<int>(s.orphan->container.pid) : 0;
+  emit({.kind = event_kind(n.notice),
+        .session_id = s.id,
+        .pid = pid,
+        .reason = n.reason,
+        .tries = n.tries,
+        .delay = n.delay,
+        .detail = n.detail});
+}
+
+}  // namespace hostsweep::supervisor

@@ -1,0 +1,224 @@
+#pragma once
+// Internal: the supervisor's implementation. It performs what policy::transition decides: the
+// session machine (policy/session_machine.hpp) holds every decision about a session, and this
+// class holds the resources (containers, locks, timers, watches) and the I/O. Its member
+// functions are defined by concern:
+//   supervisor.cpp     lifetime: start, the bounded stop, docker's orphans at start-up
+//   session_actions.cpp feeding events to the machine and performing its actions
+//   checks.cpp         the checks on the database pool, and the events they report
+//   containers.cpp     starting, adopting, signalling and awaiting the end of containers
+//   registry_sync.cpp  the registry, the sweep
+//   file_events.cpp    inotify on session directories and the registry
+//   event_names.cpp    the names of events and stages
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <array>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "hostsweep/os/cgroup.hpp"
+#include "hostsweep/os/directory_watcher.hpp"
+#include "hostsweep/os/holder_record.hpp"
+#include "hostsweep/os/process.hpp"
+#include "hostsweep/policy/session_machine.hpp"
+#include "hostsweep/store/registry.hpp"
+#include "hostsweep/supervisor/clock.hpp"
+#include "hostsweep/supervisor/supervisor.hpp"
+#include "instance.hpp"
+#include "session_check.hpp"
+
+namespace hostsweep::supervisor {
+namespace asio = boost::asio;
+
+using Strand = asio::strand<asio::thread_pool::executor_type>;
+
+Phase phase_of(policy::Stage stage) noexcept;
+EventKind event_kind(policy::Notice notice) noexcept;
+
+// Pool threads run at a lower priority than the caller's (see lower_this_threads_priority).
+void lower_this_threads_priority();
+
+// One supervised session: what the machine remembers of it, and what the supervisor holds for
+// it. Owned by Supervisor::Impl::sessions_.
+struct Session {
+  Session(asio::any_io_executor home, Strand db_strand, store::Session s, Clock& clock);
+
+  std::string id;
+  std::string agent_group_id;
+  store::SessionFiles files;
+  Strand db;  // this session's database work runs here, in order
+
+  policy::SessionState state;
+  std::deque<policy::Event> inbox;  // events fed while a transition's actions are performed
+  bool feeding = false;
+  bool forgotten = false;  // the machine said Forget: erased once its actions are done
+  std::array<std::unique_ptr<Clock::Timer>, 5> timers;  // indexed by policy::Timer
+
+  // The container, while any process of it lives: ours (`child`, its first process, until it
+  // exits), or an orphan of a supervisor that died, adopted to be stopped (`orphan`). With a
+  // cgroup, the container has ended when the cgroup is empty; without, when its first process
+  // has (its process group killed before it is reaped).
+  std::unique_ptr<runtime::ChildProcess> child;
+  std::optional<os::Cgroup> cgroup;
+  std::optional<os::HolderRecord> orphan;
+  std::optional<os::Pidfd> orphan_leader;                               // an orphan without a cgroup
+  std::unique_ptr<asio::posix::stream_descriptor> orphan_leader_exit;  // polls a dup of its pidfd
+  bool orphan_leads_group = false;  // verified: the orphan's leader still leads its process group
+  bool ending = false;              // the first process is gone; waiting for the rest (cgroup)
+  bool cgroup_watched = false;      // inotify reports its cgroup.events
+  asio::steady_timer end_poll;      // polls a cgroup's end where it cannot be watched (real time)
+  std::vector<std::unique_ptr<runtime::ChildProcess>> stoppers;  // the runtime's stop commands running
+  std::optional<os::SessionLock> lock;  // held, on our own fd, from start until cleanup is done
+  std::uint64_t generation = 0;         // tells stale callbacks from current ones
+  TimePoint started_at{};               // wall clock, as recorded for a successor
+
+  // What the last check handed over: the lock for a start or an adoption, and the orphan's
+  // record. Released after the check's event unless Spawn or Adopt took it.
+  std::optional<os::SessionLock> handed_lock;
+  std::optional<os::HolderRecord> handed_orphan;
+
+  std::shared_ptr<const sweep::PassMemo> memo;  // what the last check read (see sweep::PassMemo)
+  bool watched = false;
+  std::string last_os_error;  // a cgroup operation's error, said once
+
+  bool has_container() const { return child || orphan || ending; }
+  Clock::Timer& timer(policy::Timer t) { return *timers[static_cast<std::size_t>(t)]; }
+};
+
+class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
+ public:
+  using Counters = Supervisor::Counters;
+  Impl(asio::any_io_executor executor, store::DataDir data, SupervisorOptions options, EventHandler on_event);
+  ~Impl();
+
+  void start();
+  void sweep() { reload_registry(true); }
+  void request_check(const std::string& id);
+  void async_stop(std::function<void()> done);
+  bool stop_abandoned_work() const { return abandoned_work_; }
+  std::vector<SessionView> views() const;
+  int jobs() const { return jobs_; }
+  Counters counters() const { return counters_; }
+
+ private:
+  // --- run on the pool, post the result home ---
+  // `work` runs on `where` (a pool strand); `done(Impl&, result)` runs home, if this object
+  // still lives. Pool jobs never hold a reference to this object: if they held the last one,
+  // ~Impl would join the pool from inside it.
+  template <typename Executor, typename Work, typename Done>
+  void on_pool(const Executor& where, Work work, Done done) {
+    ++jobs_;
+    asio::post(where, [weak = weak_from_this(), home = home_, work = std::move(work), done = std::move(done)]() mutable {
+      lower_this_threads_priority();
+      auto result = work();
+      asio::post(home, [weak, done = std::move(done), result = std::move(result)]() mutable {
+        auto self = weak.lock();
+        if (!self) return;
+        --self->jobs_;
+        done(*self, std::move(result));
+        self->maybe_finish_stop();
+      });
+    });
+  }
+
+  // session_actions.cpp
+  void feed(Session& s, policy::Event event);
+  void perform(Session& s, const policy::Action& action);
+  void arm_timer(Session& s, policy::Timer timer, Duration after);
+  void on_timer(const std::string& id, policy::Timer timer);
+  void emit(Event event);
+  void emit_for(const Session& s, EventKind kind, std::string reason = {});
+  void emit_notice(const Session& s, const policy::action::Emit& notice);
+  Session* find(const std::string& id);
+  void forget_session(const std::string& id);
+
+  // checks.cpp
+  void run_check(Session& s, const policy::action::RunCheck& run);
+  void on_check(const std::string& id, detail::CheckResult result);
+  void report(Session& s, const detail::CheckResult& result);
+
+  // containers.cpp
+  runtime::ContainerSpec container_spec(const Session& s) const;
+  void start_container(Session& s);
+  void on_exit(const std::string& id, std::uint64_t generation, runtime::ExitStatus status);
+  void adopt_orphan(Session& s, os::SessionLock lock, const os::HolderRecord& record);
+  void terminate_container(Session& s);
+  void signal_container(Session& s, int signal);
+  void run_stopper(Session& s, const std::vector<std::string>& argv);
+  void await_end(Session& s);
+  void container_ended(Session& s);
+  void watch_cgroup(Session& s);
+  void unwatch_cgroup(Session& s);
+  void on_cgroup_changed(const std::string& id);
+  void open_cgroups();
+  void kill_unregistered_leftovers();
+  template <typename F>
+  bool cgroup_step(Session& s, F&& step);
+
+  // registry_sync.cpp
+  void reload_registry(bool check_all);
+  void on_registry(std::map<std::string, store::Session> listed, std::vector<Error> errors, bool unreadable,
+                   bool check_all);
+  void reconcile(std::map<std::string, store::Session>& listed, bool check_all);
+  void check_in_slices(std::optional<std::string> after, int checked);
+  void arm_sweep_timer();
+
+  // file_events.cpp
+  void start_watching();
+  void watch(Session& s);
+  void on_files_changed(const std::string& key, const std::vector<std::string>& names);
+  void on_watch_overflow();
+
+  // supervisor.cpp
+  bool stop_runtime_orphans();
+  void on_runtime_orphans_stopped(runtime::ExitStatus status);
+  void arm_stop_deadline(Duration after);
+  void force_stop();
+  static std::string unfinished(const Session& s);
+  void maybe_finish_stop();
+  policy::MachineFacts facts() const { return {machine_policy_, stopping_}; }
+
+  asio::any_io_executor home_;
+  store::DataDir data_;
+  SupervisorOptions options_;
+  std::shared_ptr<Clock> clock_;
+  policy::MachinePolicy machine_policy_;
+  EventHandler on_event_;
+  asio::thread_pool pool_;
+  Strand registry_strand_;
+  std::unique_ptr<Clock::Timer> sweep_timer_;
+  std::optional<detail::Instance> instance_;  // this data directory is ours while we live
+  std::optional<os::CgroupTree> cgroups_;      // where containers' cgroups go; none: process groups only
+  std::optional<os::CgroupEventsWatcher> cgroup_watcher_;  // tells when a container's cgroup empties
+  std::unique_ptr<Clock::Timer> stop_deadline_;  // when a stop gives up on what is left
+  bool stop_deadline_passed_ = false;
+  bool forced_ = false;
+  bool stop_finished_ = false;  // its handlers have been called (later ones are called at once)
+  bool abandoned_work_ = false;
+  std::unique_ptr<runtime::ChildProcess> orphan_stopper_;  // stops docker's orphans before the first sweep
+  std::unique_ptr<Clock::Timer> orphan_stop_timer_;
+  bool orphan_stop_timed_out_ = false;
+  os::ProcessIdentity self_ = os::self_identity();
+  std::optional<os::DirectoryWatcher> watcher_;
+  bool reported_watch_limit_ = false;
+  bool leftovers_checked_ = false;
+  std::set<std::string> reported_registry_errors_;
+  std::map<std::string, std::unique_ptr<Session>> sessions_;
+  int jobs_ = 0;
+  Counters counters_;
+  bool started_ = false;
+  bool stopping_ = false;
+  std::vector<std::function<void()>> stop_handlers_;
+};
+
+}  // namespace hostsweep::supervisor
