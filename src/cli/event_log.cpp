@@ -24,6 +24,7 @@ spdlog::level::level_enum level_of(EventKind kind) {
     case EventKind::watch_overflow:
       return spdlog::level::warn;
     case EventKind::session_error:
+    case EventKind::session_start_failing:
     case EventKind::recurrence_invalid:
       return spdlog::level::err;
     case EventKind::sweep_completed:
@@ -45,7 +46,7 @@ void fields(const supervisor::Event& e, Put&& put) {
   if (!e.reason.empty()) put("reason", e.reason);
   if (e.tries) {
     const char* key = e.kind == EventKind::sweep_completed ? "sessions"
-                      : e.kind == EventKind::session_backoff ? "failures"
+                      : e.kind == EventKind::session_backoff || e.kind == EventKind::session_start_failing ? "failures"
                                                             : "tries";
     put(key, std::to_string(e.tries));
   }

@@ -199,6 +199,20 @@ const std::vector<Setting<RunConfig>>& settings() {
                           [](RunConfig& c) -> Duration& { return c.supervisor.kill_grace; }),
       duration<RunConfig>("stop-timeout", "how long a stop waits past the kill grace for cleanups before it gives up",
                           [](RunConfig& c) -> Duration& { return c.supervisor.stop_timeout; }),
+      {"idle-timeout", "a container with no claim and nothing due, silent this long, is stopped (default: the ceiling)",
+       [](const RunConfig& c) {
+         return c.supervisor.idle_timeout ? policy::format_duration(*c.supervisor.idle_timeout) : std::string("the ceiling");
+       },
+       [](RunConfig& c, const std::string& v) {
+         auto d = duration_value(v);
+         if (d <= Duration::zero()) throw std::invalid_argument("an idle timeout of 0 would stop every container at once");
+         c.supervisor.idle_timeout = d;
+       },
+       "DURATION"},
+      {"start-failure-alert", "say session.start_failing after this many failed or idle runs in a row (0: never)",
+       [](const RunConfig& c) { return std::to_string(c.supervisor.start_failure_alert); },
+       [](RunConfig& c, const std::string& v) { c.supervisor.start_failure_alert = int_value(v, 0, 1000000); },
+       "N"},
       duration<RunConfig>("start-backoff-base", "first delay after a container failed to start or did no work",
                           [](RunConfig& c) -> Duration& { return c.supervisor.start_backoff.base; }),
       duration<RunConfig>("start-backoff-cap", "longest delay between failing starts",

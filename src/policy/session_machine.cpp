@@ -65,7 +65,7 @@ class Transition {
   void on(const event::CheckDone& r) {
     s_.check_in_flight = false;
     report_error(r.error ? *r.error : r.problem.value_or(""));
-    if (r.settled_work) s_.did_work = true;
+    if (r.settled_work) worked();
     s_.next_due = r.next_due;
     if (r.error) {
       retry_failed_check();
@@ -210,9 +210,10 @@ class Transition {
   // (FAILURE-MODES.md 16: a broken file never spares a silent container).
   void judge(const event::CheckDone& r) {
     if (r.liveness) s_.life.observe(policy_.stuck, *r.liveness, r.outbound_read, r.at);
-    const auto signs = s_.life.signs(std::max(r.at, s_.started));
+    if (!r.error) s_.work_due = r.work_due;  // a failed check knows nothing new
+    const auto signs = s_.life.signs(std::max(now_.steady, s_.started));
     const auto decision = judge_liveness(policy_.stuck, signs);
-    const bool idle = !r.work_due && signs.claims.empty();
+    const bool idle = !s_.work_due && signs.claims.empty();
     const Duration silence = std::min(signs.since_start, signs.since_life.value_or(signs.since_start));
     if (idle && silence >= policy_.idle_timeout) {
       stop_container(Notice::container_stopped, "idle",
@@ -223,7 +224,8 @@ class Transition {
       stop_container(Notice::container_killed, to_string(decision.verdict), decision.reason,
                      decision.silence - decision.window);
     } else {
-      Duration left = decision.remaining;
+      // The verdict flips one tick past the window (silence must exceed it), not at it.
+      Duration left = decision.remaining + Duration{1};
       if (idle) left = std::min(left, policy_.idle_timeout - silence);
       arm(Timer::liveness, left);
     }
@@ -247,6 +249,14 @@ class Transition {
       if (back_off({.started = true, .did_work = s_.did_work, .uptime = uptime})) return;
     }
     check();  // work may be due for the next container
+  }
+
+  // The container settled a message: this start worked, whatever comes next.
+  void worked() {
+    s_.did_work = true;
+    if (s_.stage != Stage::running || !std::exchange(s_.start_failing, false)) return;
+    s_.start_failures = 0;
+    emit(Notice::recovered, "", "a container started and did its work again");
   }
 
   // Applies the start backoff after a run; true when the session now waits.

@@ -459,5 +459,31 @@ TEST(SupervisorRecurrence, AnInvalidExpressionEndsTheSeriesWithOneError) {
   EXPECT_EQ(h.count(EventKind::recurrence_invalid, "s1"), 1) << h.story();
 }
 
+// What operators see: a session whose containers keep failing is said once at error level
+// (session.start_failing, with how the last one ended), and session.recovered when one works.
+TEST(Supervisor, AStartFailureAlertIsSaidOnceAndItsRecoveryToo) {
+  SupervisorHarness h;
+  h.create_session("s1", {"exit-immediately 3", "exit-immediately 3", "exit-immediately 3", "exit-immediately 3", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_recovered, "s1") == 1; })) << h.story();
+  ASSERT_EQ(h.count(EventKind::session_start_failing, "s1"), 1) << h.story();
+  auto alert = h.of(EventKind::session_start_failing).front();
+  EXPECT_EQ(alert.tries, 3);
+  EXPECT_EQ(alert.reason, "exit code 3");
+  // In order: three failures, the alert, a fourth, then the start that worked, then recovery.
+  std::vector<EventKind> order;
+  for (const auto& e : h.events()) {
+    if (e.kind == EventKind::session_start_failing || e.kind == EventKind::session_recovered ||
+        e.kind == EventKind::message_completed) {
+      order.push_back(e.kind);
+    }
+  }
+  EXPECT_EQ(order, (std::vector<EventKind>{EventKind::session_start_failing, EventKind::message_completed,
+                                           EventKind::session_recovered}));
+  EXPECT_EQ(h.supervisor().sessions().front().start_failures, 0);
+}
+
 }  // namespace
 }  // namespace hostsweep::testing

@@ -111,6 +111,22 @@ class SupervisorHarness {
     return true;
   }
 
+  // Runs the loop until the supervisor is quiet: no database work queued or running, twice in a
+  // row a little apart (so that file events already written have arrived and been handled).
+  // On a simulated clock, call it before moving time, so that what the containers did is seen
+  // at the instant the test means.
+  bool settle(std::chrono::milliseconds timeout = 15s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int quiet = 0;
+    while (quiet < 2) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io_.restart();
+      io_.run_for(100ms);
+      quiet = supervisor_->pending_work() == 0 ? quiet + 1 : 0;
+    }
+    return true;
+  }
+
   const std::vector<supervisor::Event>& events() const { return events_; }
 
   int count(supervisor::EventKind kind, const std::string& session = {}) const {

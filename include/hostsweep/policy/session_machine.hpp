@@ -79,6 +79,7 @@ struct SessionState {
   bool for_shutdown = false;  // its container was stopped by the supervisor's stop
   bool adopted = false;       // the container is a dead supervisor's orphan, not a start of ours
   bool did_work = false;      // the container settled a message
+  bool work_due = false;      // the last check that could tell found a message due
   SteadyTime started{};
   LifeObserver life;          // what was observed of the running container
   int start_failures = 0;     // consecutive bad runs (start backoff)

@@ -1,0 +1,130 @@
+// The supervisor on a simulated clock (supervisor::ManualClock) with real containers: hours of
+// policy time pass in milliseconds, and the instants of kills and stops are exact. The
+// containers (the fake agent) run in real time; the test lets the supervisor see what they did
+// (settle) before it moves time.
+#include <gtest/gtest.h>
+
+#include "hostsweep/store/outbound_store.hpp"
+#include "support/supervisor_harness.hpp"
+
+namespace hostsweep::testing {
+namespace {
+
+using supervisor::EventKind;
+
+// The reference's windows (30 min ceiling, 60 s claim tolerance, 3 min start-up grace) on a
+// clock that moves only when told.
+struct SimulatedClock : ::testing::Test {
+  SimulatedClock() {
+    h.options().policy.stuck = policy::StuckPolicy{};
+    h.options().kill_grace = 10s;
+    h.options().clock = clock;
+  }
+  ~SimulatedClock() override {
+    // The stop's kill grace and deadline run on the simulated clock too.
+    bool done = false;
+    h.supervisor().async_stop([&] { done = true; });
+    for (int i = 0; i < 10 && !done; ++i) {
+      clock->advance(10s);
+      h.wait_for([&] { return done; }, 1s);
+    }
+    EXPECT_TRUE(done) << h.story();
+    h.abandon();
+  }
+
+  // Moves time, then lets the supervisor act on it.
+  void advance(Duration d) {
+    clock->advance(d);
+    EXPECT_TRUE(h.settle()) << h.story();
+  }
+
+  const TimePoint start = policy::now_utc();
+  std::shared_ptr<supervisor::ManualClock> clock = std::make_shared<supervisor::ManualClock>(start);
+  SupervisorHarness h;
+};
+
+// What operators see: an idle container that falls silent is stopped at its idle timeout (the
+// ceiling by default), said at info level as container.stopped, not killed as stuck.
+TEST_F(SimulatedClock, AnIdleContainerIsStoppedAtItsIdleTimeoutNotKilled) {
+  h.create_session("s1");
+  h.start();
+  auto id = h.enqueue("s1");
+  h.supervisor().request_check("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  ASSERT_TRUE(h.settle()) << h.story();
+  advance(30min - 1s);
+  EXPECT_EQ(h.count(EventKind::container_stopped), 0) << h.story();
+  advance(1s);
+  ASSERT_EQ(h.count(EventKind::container_stopped, "s1"), 1) << h.story();
+  auto stopped = h.of(EventKind::container_stopped).front();
+  EXPECT_EQ(stopped.reason, "idle");
+  EXPECT_EQ(stopped.at, start + 30min);  // exactly at its idle timeout
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
+  EXPECT_TRUE(h.wait_for([&] { return h.count(EventKind::container_exited, "s1") == 1; })) << h.story();
+}
+
+// A container that holds a claim and falls silent is killed, at its deadline: the start-up
+// grace (no heartbeat yet), measured from when the supervisor saw the claim.
+TEST_F(SimulatedClock, AHungContainerIsKilledAtItsDeadlineExactly) {
+  h.create_session("s1", {"hang-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  h.supervisor().request_check("s1");
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 1; })) << h.story();
+  ASSERT_TRUE(h.wait_for([&] { return store::read_outbound(h.files("s1")).acks.size() == 1; })) << h.story();
+  ASSERT_TRUE(h.settle()) << h.story();
+  advance(3min);
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();  // not before its grace is over
+  advance(1s);
+  ASSERT_EQ(h.count(EventKind::container_killed, "s1"), 1) << h.story();
+  auto killed = h.of(EventKind::container_killed).front();
+  EXPECT_EQ(killed.reason, "claim-stuck");
+  EXPECT_EQ(killed.at, start + 3min + 1s);
+  EXPECT_EQ(killed.delay, 1s);  // how far past its deadline: the second this test moved past it
+  // SIGTERM ends it; its message is retried, and a container is started for it once it is due
+  // again. (It cannot complete it: the container's clock is the real one, minutes behind.)
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::message_retried, "s1") == 1; })) << h.story();
+  EXPECT_EQ(h.message("s1", id).tries, 1);
+  advance(10min);
+  EXPECT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 2; })) << h.story();
+}
+
+// FAILURE-MODES.md 19: a step of the wall clock by an hour either way kills no healthy container,
+// and due work is due by the wall clock: never early.
+TEST_F(SimulatedClock, FailureMode19_AWallClockStepKillsNothingAndStartsNothingEarly) {
+  h.create_session("s1");
+  h.start();
+  auto now_id = h.enqueue("s1");
+  h.supervisor().request_check("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", now_id, "completed")) << h.story();
+  ASSERT_TRUE(h.settle()) << h.story();
+
+  // A running, healthy container: the wall clock jumps forward an hour, then back two.
+  clock->step_wall(1h);
+  h.supervisor().request_check("s1");
+  ASSERT_TRUE(h.settle()) << h.story();
+  clock->step_wall(-2h);
+  h.supervisor().request_check("s1");
+  ASSERT_TRUE(h.settle()) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_stopped), 0) << h.story();
+
+  // Work due 90 minutes from now by the (stepped) wall clock is not started when 45 minutes of
+  // steady time pass; the idle container is meanwhile stopped as idle.
+  h.enqueue("s1", {.process_after = clock->wall_now() + 1h + 30min});
+  h.supervisor().request_check("s1");
+  ASSERT_TRUE(h.settle()) << h.story();
+  advance(45min);
+  EXPECT_EQ(h.count(EventKind::container_stopped, "s1"), 1) << h.story();
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_exited, "s1") == 1; })) << h.story();
+  ASSERT_TRUE(h.settle()) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 1) << h.story();
+  // The wall clock steps past its due time: the wall-clock wait is re-read and the container
+  // starts. (It will not claim the message: its own clock is the real one.)
+  clock->step_wall(1h);
+  EXPECT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 2; })) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
+}
+
+}  // namespace
+}  // namespace hostsweep::testing
