@@ -71,6 +71,8 @@ void Metrics::observe(const supervisor::Event& e) {
     case EventKind::message_retried: ++messages_["retried"]; break;
     case EventKind::session_error: ++session_errors_; break;
     case EventKind::session_backoff: ++session_backoffs_; break;
+    case EventKind::container_stopped: ++idle_stops_; break;
+    case EventKind::session_start_failing: ++start_failing_; break;
     case EventKind::watch_overflow: ++watch_overflows_; break;
     case EventKind::watch_unavailable: ++watch_unavailable_; break;
     default: break;
@@ -80,11 +82,12 @@ void Metrics::observe(const supervisor::Event& e) {
 std::string Metrics::render(const SupervisorSnapshot& now) const {
   std::map<std::string, std::uint64_t> by_phase;
   for (Phase p : {Phase::idle, Phase::running, Phase::stopping, Phase::backing_off}) by_phase[supervisor::to_string(p)] = 0;
-  std::uint64_t running = 0, watched = 0;
+  std::uint64_t running = 0, watched = 0, with_errors = 0;
   for (const auto& v : now.sessions) {
     ++by_phase[supervisor::to_string(v.phase)];
     if (container_runs(v)) ++running;
     if (v.watched) ++watched;
+    if (!v.last_error.empty()) ++with_errors;
   }
   auto n = [](std::uint64_t v) { return static_cast<double>(v); };
 
@@ -97,6 +100,8 @@ std::string Metrics::render(const SupervisorSnapshot& now) const {
       .sample(n(watched));
   w.family("hostsweep_db_queue_depth", MetricType::gauge, "Database jobs queued or running.")
       .sample(n(now.db_queue_depth));
+  w.family("hostsweep_sessions_with_errors", MetricType::gauge, "Sessions whose last check reported an error.")
+      .sample(n(with_errors));
   w.family("hostsweep_sweeps_total", MetricType::counter, "Sweeps completed.").sample(n(sweeps_));
   w.family("hostsweep_session_checks_total", MetricType::counter, "Session checks completed.")
       .sample(n(now.counters.checks));
@@ -111,6 +116,12 @@ std::string Metrics::render(const SupervisorSnapshot& now) const {
   w.family("hostsweep_container_kills_total", MetricType::counter,
            "Containers the supervisor stopped, by reason: ceiling, claim-stuck, shutdown, orphan.");
   labeled(w, "reason", kills_);
+  w.family("hostsweep_container_idle_stops_total", MetricType::counter,
+           "Idle containers stopped (no claim, nothing due, silent past idle-timeout): not failures.")
+      .sample(n(idle_stops_));
+  w.family("hostsweep_session_start_failing_total", MetricType::counter,
+           "Times a session's containers failed start-failure-alert times in a row (session.start_failing).")
+      .sample(n(start_failing_));
   w.family("hostsweep_messages_total", MetricType::counter, "Messages settled or retried, by outcome.");
   labeled(w, "outcome", messages_);
   w.family("hostsweep_session_errors_total", MetricType::counter, "Session files that could not be read or written, and other session errors.")

@@ -46,6 +46,8 @@ class Metrics {
   std::map<std::string, std::uint64_t> messages_;  // outcome: completed | failed | retried
   std::uint64_t session_errors_ = 0;
   std::uint64_t session_backoffs_ = 0;
+  std::uint64_t idle_stops_ = 0;
+  std::uint64_t start_failing_ = 0;
   std::uint64_t watch_overflows_ = 0;
   std::uint64_t watch_unavailable_ = 0;
   Histogram deadline_to_kill_;  // seconds a stuck container outlived its deadline

@@ -1,3 +1,10 @@
+// GCC 12 at -O2 warns that the std::string inside an action::Emit "may be used uninitialized"
+// when another alternative of the Action variant is pushed: a known false positive of its
+// variant analysis (GCC bug 105562 and its kin). This file only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include "hostsweep/policy/session_machine.hpp"
 
 #include <algorithm>

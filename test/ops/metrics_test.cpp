@@ -19,7 +19,7 @@ SupervisorSnapshot three_sessions() {
   SupervisorSnapshot s;
   s.sessions.push_back({.session_id = "a", .phase = Phase::running, .pid = 10, .watched = true});
   s.sessions.push_back({.session_id = "b", .phase = Phase::backing_off, .watched = true});
-  s.sessions.push_back({.session_id = "c", .phase = Phase::idle});
+  s.sessions.push_back({.session_id = "c", .phase = Phase::idle, .last_error = "inbound.db: file is not a database"});
   s.db_queue_depth = 4;
   s.counters = {.checks = 12, .registry_reloads = 2};
   return s;
@@ -33,6 +33,8 @@ TEST(OpsMetrics, EverySeriesExistsAtZeroBeforeAnyEvent) {
                              "hostsweep_container_kills_total{reason=\"claim-stuck\"}",
                              "hostsweep_messages_total{outcome=\"retried\"}", "hostsweep_session_errors_total",
                              "hostsweep_sessions{state=\"backing_off\"}", "hostsweep_watch_overflows_total",
+                             "hostsweep_container_idle_stops_total", "hostsweep_session_start_failing_total",
+                             "hostsweep_sessions_with_errors",
                              "hostsweep_event_latency_seconds_count{path=\"deadline_to_kill\"}"}) {
     EXPECT_EQ(metric_value(text, series), 0.0) << series << "\n" << text;
   }
@@ -93,6 +95,7 @@ TEST(OpsMetrics, GaugesComeFromTheSupervisorsViews) {
   EXPECT_EQ(metric_value(text, "hostsweep_containers_running"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_watches"), 2.0);
   EXPECT_EQ(metric_value(text, "hostsweep_db_queue_depth"), 4.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_sessions_with_errors"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_session_checks_total"), 12.0);
   EXPECT_EQ(metric_value(text, "hostsweep_registry_reloads_total"), 2.0);
 }
