@@ -21,6 +21,7 @@
 #include "commands.hpp"
 #include "event_log.hpp"
 #include "hostsweep/error.hpp"
+#include "hostsweep/store/registry.hpp"
 #include "hostsweep/supervisor/supervisor.hpp"
 #include "ops/http_server.hpp"
 #include "ops/metrics.hpp"
@@ -46,6 +47,16 @@ void add_run_command(CLI::App& app, int& exit_code) {
       throw Error(Errc::invalid_argument,
                   fmt::format("--data-dir {}: {}", config.data_dir,
                               std::filesystem::exists(config.data_dir) ? "is not a directory" : "no such directory"));
+    }
+    // A registry that is there but cannot be read (corrupt, a directory, a symlink) is a daemon
+    // that would supervise nothing: refused here, in one line. None yet is a new install.
+    if (std::filesystem::symlink_status(store::DataDir(config.data_dir).registry()).type() !=
+        std::filesystem::file_type::not_found) {
+      try {
+        store::list_sessions_checked(store::DataDir(config.data_dir), true);
+      } catch (const Error& e) {
+        throw Error(Errc::invalid_argument, fmt::format("the registry cannot be read: {}", e.what()));
+      }
     }
     EventLog log(config.log_format, config.log_level);
 

@@ -169,6 +169,14 @@ TEST(Daemon, BadConfigurationIsOneClearError) {
           "--sweep-interval: must be longer than 0");
   refused({"--data-dir", tmp.path().string(), "--ceiling", "100000d", "--agent-command", "x"},
           "\"100000d\" is too long (at most 3650d)");
+  refused({"--data-dir", tmp.path().string(), "--idle-timeout", "0s", "--agent-command", "x"},
+          "an idle timeout of 0 would stop every container at once");
+  // A registry that is there but is not a database: the daemon would supervise nothing.
+  auto garbage = tmp.path() / "garbage";
+  std::filesystem::create_directories(garbage);
+  write_file(garbage / "hostsweep.db", std::string(4096, 'x'));
+  refused({"--data-dir", garbage.string(), "--agent-command", "x"}, "the registry cannot be read: ");
+  EXPECT_EQ(read_file(garbage / "hostsweep.db"), std::string(4096, 'x'));  // left as it was
   EXPECT_FALSE(std::filesystem::exists(tmp.path() / "missing"));
 }
 
