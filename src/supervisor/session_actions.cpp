@@ -28,7 +28,10 @@ void Supervisor::Impl::feed(Session& s, policy::Event event) {
     s.handed_orphan.reset();
   }
   s.feeding = false;
-  if (s.forgotten) forget_session(s.id);  // last: `s` is gone after this
+  if (s.forgotten) {
+    const std::string id = s.id;  // a copy: erasing the session frees s.id
+    forget_session(id);           // last: `s` is gone after this
+  }
 }
 
 void Supervisor::Impl::perform(Session& s, const policy::Action& action) {
