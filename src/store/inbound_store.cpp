@@ -35,7 +35,7 @@ std::map<std::string, policy::MessageState> read_states(SQLite::Database& db, co
     while (q.executeStep()) {
       policy::MessageState state;
       state.id = q.getColumn(0).getString();
-      state.status = q.getColumn(1).getString();
+      state.status = policy::parse_message_status(q.getColumn(1).getString());
       state.tries = q.getColumn(2).getInt();
       if (!q.getColumn(3).isNull()) state.process_after = q.getColumn(3).getString();
       if (!q.getColumn(4).isNull() && !q.getColumn(4).getString().empty()) state.recurrence = q.getColumn(4).getString();
@@ -177,10 +177,10 @@ std::map<std::string, policy::MessageState> InboundDb::message_states(const std:
   return impl_->run([&](SQLite::Database& db) { return read_states(db, ids); });
 }
 
-std::vector<policy::Settlement> InboundDb::settle_acks(const std::vector<policy::AckFact>& acks) {
+std::vector<policy::Settlement> InboundDb::settle_acks(const std::vector<policy::Ack>& acks) {
   std::vector<std::string> ids;
   for (const auto& ack : acks) {
-    if (ack.status == "completed" || ack.status == "failed") ids.push_back(ack.message_id);
+    if (ack.status == policy::AckStatus::completed || ack.status == policy::AckStatus::failed) ids.push_back(ack.message_id);
   }
   if (ids.empty()) return {};
   return impl_->run([&](SQLite::Database& db) {
@@ -191,7 +191,7 @@ std::vector<policy::Settlement> InboundDb::settle_acks(const std::vector<policy:
     auto settlements = policy::decide_settlements(acks, read_states(db, ids));  // again, under the lock
     SQLite::Statement update(db, "UPDATE messages_in SET status = ? WHERE id = ? AND coalesce(status, 'pending') = 'pending'");
     for (const auto& s : settlements) {
-      update.bind(1, s.status);
+      update.bind(1, policy::to_string(s.status));
       update.bind(2, s.message_id);
       update.exec();
       update.reset();
@@ -282,7 +282,7 @@ std::map<std::string, policy::MessageState> read_message_states(const SessionFil
   return InboundDb(files).message_states(ids);
 }
 
-std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::AckFact>& acks) {
+std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::Ack>& acks) {
   if (acks.empty()) return {};
   return InboundDb(files).settle_acks(acks);
 }

@@ -658,7 +658,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     }
     if (!result.pass.settled.empty()) s.did_work = true;
     for (const auto& settled : result.pass.settled) {
-      bool failed = settled.status == "failed";
+      bool failed = settled.status == policy::MessageStatus::failed;
       emit({.kind = failed ? EventKind::message_failed : EventKind::message_completed,
             .session_id = s.id,
             .message_id = settled.message_id,

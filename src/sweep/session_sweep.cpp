@@ -7,7 +7,7 @@
 namespace hostsweep::sweep {
 namespace {
 
-std::vector<std::string> acked_ids(const std::vector<policy::AckFact>& acks) {
+std::vector<std::string> acked_ids(const std::vector<policy::Ack>& acks) {
   std::vector<std::string> ids;
   ids.reserve(acks.size());
   for (const auto& ack : acks) ids.push_back(ack.message_id);
@@ -126,7 +126,7 @@ PassResult run_pass(PassInput in) {
   }
   if (!lock && running_since) {
     out.stuck = policy::decide_stuck(in.policy.stuck,
-                                     {in.now, *running_since, store::read_heartbeat(in.files), outbound.acks, outbound.tool});
+                                     {in.now, *running_since, store::read_heartbeat(in.files), policy::ack_facts(outbound.acks), outbound.tool});
   }
   out.summary = store::summarize(inbound_state, in.now);
 

@@ -58,7 +58,7 @@ TEST(Daemon, SigkilledMidMessageAndRestartedLosesNothing) {
   pid_t second = spawn_daemon(args, log);
   ASSERT_GT(second, 0);
   EXPECT_TRUE(eventually([&] {
-    return store::read_message_states(session.files, {id}).at(id).status == "completed";
+    return store::read_message_states(session.files, {id}).at(id).status == policy::MessageStatus::completed;
   })) << read_file(log);
   EXPECT_EQ(store::read_message_states(session.files, {id}).at(id).tries, 1);
   EXPECT_TRUE(eventually([&] { return !group_alive(container); })) << "the orphan container's group survived";

@@ -245,7 +245,7 @@ TEST(Supervisor, ShutdownLeavesInterruptedWorkToResume) {
   auto id = h.enqueue("s1");
   ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
   h.stop();
-  EXPECT_EQ(h.message("s1", id).status, "pending");
+  EXPECT_EQ(h.message("s1", id).status, policy::MessageStatus::pending);
   EXPECT_EQ(h.message("s1", id).tries, 0);  // a shutdown is not the message's fault
   EXPECT_TRUE(policy::claimed_ids(store::read_outbound(s.files).acks).empty());
   EXPECT_FALSE(os::SessionLock::is_held(s.files.lock()));
@@ -340,7 +340,7 @@ TEST(Supervisor, AStopRetriesAFailedCleanupUntilTheFileRecovers) {
   std::filesystem::rename(s.files.dir / "outbound.away", s.files.outbound());
   ASSERT_TRUE(h.wait_for([&] { return stopped; })) << h.story();
   EXPECT_FALSE(h.supervisor().stop_abandoned_work()) << h.story();
-  EXPECT_EQ(h.message("s1", id).status, "pending");
+  EXPECT_EQ(h.message("s1", id).status, policy::MessageStatus::pending);
   EXPECT_TRUE(policy::claimed_ids(store::read_outbound(s.files).acks).empty());
 }
 

@@ -9,25 +9,27 @@ using namespace std::chrono;
 
 const TimePoint kNow = TimePoint{sys_days{year{2026} / 3 / 8} + 12h};
 
-MessageState pending(const std::string& id, int tries = 0) { return {id, "pending", tries, std::nullopt}; }
+MessageState pending(const std::string& id, int tries = 0) { return {id, MessageStatus::pending, tries, std::nullopt}; }
+constexpr auto kProcessing = AckStatus::processing;
+constexpr auto kCompleted = AckStatus::completed;
 
 TEST(SweepPlan, SettlementsOnlyTouchPendingRowsWithFinalAcks) {
-  std::vector<AckFact> acks = {{"a", "completed", "t"}, {"b", "failed", "t"}, {"c", "processing", "t"},
-                               {"d", "completed", "t"}, {"e", "weird", "t"},  {"ghost", "completed", "t"}};
+  std::vector<Ack> acks = {{"a", kCompleted, "t"}, {"b", AckStatus::failed, "t"}, {"c", kProcessing, "t"},
+                           {"d", kCompleted, "t"}, {"e", AckStatus::unknown, "t"}, {"ghost", kCompleted, "t"}};
   std::map<std::string, MessageState> rows = {{"a", pending("a")}, {"b", pending("b")}, {"c", pending("c")},
-                                              {"d", {"d", "completed", 0, std::nullopt}}, {"e", pending("e")}};
+                                              {"d", {"d", MessageStatus::completed, 0, std::nullopt}}, {"e", pending("e")}};
   auto s = decide_settlements(acks, rows);
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].message_id, "a");
-  EXPECT_EQ(s[0].status, "completed");
+  EXPECT_EQ(s[0].status, MessageStatus::completed);
   EXPECT_EQ(s[1].message_id, "b");
-  EXPECT_EQ(s[1].status, "failed");
+  EXPECT_EQ(s[1].status, MessageStatus::failed);
 }
 
 TEST(SweepPlan, CleanupComesBeforeWakeSoACrashedMessageIsCounted) {
   SweepFacts f;
   f.now = kNow;
-  f.acks = {{"m", "processing", format_sqlite(kNow - 1h)}};
+  f.acks = {{"m", kProcessing, format_sqlite(kNow - 1h)}};
   f.acked_messages = {{"m", pending("m", 1)}};
   f.due_ids = {"m"};
   auto plan = plan_sweep({}, f);
@@ -46,7 +48,7 @@ TEST(SweepPlan, ARunningContainerIsJudgedNotCleanedUp) {
   f.container_running = true;
   f.container_started_at = kNow - 10min;
   f.heartbeat_mtime = kNow - 5min;
-  f.acks = {{"m", "processing", format_sqlite(kNow - 4min)}};
+  f.acks = {{"m", kProcessing, format_sqlite(kNow - 4min)}};
   f.acked_messages = {{"m", pending("m")}};
   f.due_ids = {"m", "n"};
   auto plan = plan_sweep({}, f);
@@ -61,7 +63,7 @@ TEST(SweepPlan, ARunningContainerIsJudgedNotCleanedUp) {
 TEST(SweepPlan, SettledMessagesAreNoLongerDue) {
   SweepFacts f;
   f.now = kNow;
-  f.acks = {{"m", "completed", format_sqlite(kNow)}};
+  f.acks = {{"m", kCompleted, format_sqlite(kNow)}};
   f.acked_messages = {{"m", pending("m")}};
   f.due_ids = {"m"};
   auto plan = plan_sweep({}, f);
@@ -72,7 +74,7 @@ TEST(SweepPlan, SettledMessagesAreNoLongerDue) {
 TEST(SweepPlan, MaxTriesFailsInsteadOfWaking) {
   SweepFacts f;
   f.now = kNow;
-  f.acks = {{"m", "processing", format_sqlite(kNow - 1min)}};
+  f.acks = {{"m", kProcessing, format_sqlite(kNow - 1min)}};
   f.acked_messages = {{"m", pending("m", 5)}};
   f.due_ids = {"m"};
   auto plan = plan_sweep({}, f);

@@ -285,7 +285,7 @@ TEST_F(StoreTest, OrphanDeletionLeavesCompletedAndFailedAcks) {
   EXPECT_EQ(delete_orphan_claims(s.files, {"p1", "p2", "c", "f"}, *lock), 2);
   auto acks = read_outbound(s.files).acks;
   ASSERT_EQ(acks.size(), 2u);
-  for (const auto& ack : acks) EXPECT_NE(ack.status, "processing") << ack.message_id;
+  for (const auto& ack : acks) EXPECT_NE(ack.status, policy::AckStatus::processing) << ack.message_id;
 }
 
 // The settled history is not held in memory, and nothing a pass decides changes for it.
@@ -313,7 +313,7 @@ TEST_F(StoreTest, APassCanReadOnlyTheAcksItCanActOn) {
   const auto states = read_message_states(s.files, {"todo", "claimed", "old", "new", "unreadable", "ghost", "odd"});
   auto settled = [](const std::vector<policy::Settlement>& v) {
     std::set<std::string> ids;
-    for (const auto& x : v) ids.insert(x.message_id + "=" + x.status);
+    for (const auto& x : v) ids.insert(x.message_id + "=" + policy::to_string(x.status));
     return ids;
   };
   EXPECT_EQ(settled(policy::decide_settlements(needed, states)), settled(policy::decide_settlements(all, states)));
@@ -321,8 +321,8 @@ TEST_F(StoreTest, APassCanReadOnlyTheAcksItCanActOn) {
   // Liveness, for containers started before and after each ack, judged at several times.
   for (auto start : {kNow - 2h, kNow - 55min, kNow - 5min}) {
     for (auto now : {kNow, kNow + 20min, kNow + 40min}) {
-      auto with = [&](const std::vector<policy::AckFact>& acks) {
-        auto d = policy::decide_stuck({}, {now, start, std::nullopt, acks, std::nullopt});
+      auto with = [&](const std::vector<policy::Ack>& acks) {
+        auto d = policy::decide_stuck({}, {now, start, std::nullopt, policy::ack_facts(acks), std::nullopt});
         return std::string(policy::to_string(d.verdict)) + " " + d.reason;
       };
       EXPECT_EQ(with(needed), with(all)) << policy::format_iso8601(start) << " " << policy::format_iso8601(now);

@@ -16,6 +16,7 @@
 
 #include "hostsweep/policy/recurrence.hpp"
 #include "hostsweep/policy/retry_policy.hpp"
+#include "hostsweep/policy/status.hpp"
 #include "hostsweep/policy/stuck_policy.hpp"
 
 namespace hostsweep::policy {
@@ -32,23 +33,26 @@ const date::time_zone& recurrence_zone(const SweepPolicy& policy);
 // An ack that settles its inbound row: completed -> completed, failed -> failed.
 struct Settlement {
   std::string message_id;
-  std::string status;
+  MessageStatus status = MessageStatus::completed;  // completed or failed
 };
 
 // Acks whose inbound row is still pending settle it; anything else (already settled, paused,
 // unknown id, a status other than completed/failed) is left alone, so syncing is idempotent.
-std::vector<Settlement> decide_settlements(const std::vector<AckFact>& acks,
+std::vector<Settlement> decide_settlements(const std::vector<Ack>& acks,
                                            const std::map<std::string, MessageState>& inbound);
 
 // The ids of `processing` acks.
-std::vector<std::string> claimed_ids(const std::vector<AckFact>& acks);
+std::vector<std::string> claimed_ids(const std::vector<Ack>& acks);
+
+// The acks as decide_stuck takes them (AckFact: the status as text).
+std::vector<AckFact> ack_facts(const std::vector<Ack>& acks);
 
 struct SweepFacts {
   TimePoint now;
   bool container_running = false;
   std::optional<TimePoint> container_started_at;  // when running, if known
   std::optional<TimePoint> heartbeat_mtime;
-  std::vector<AckFact> acks;
+  std::vector<Ack> acks;
   std::optional<ToolFact> tool;
   std::map<std::string, MessageState> acked_messages;  // inbound rows of every acked id
   std::vector<FinishedRecurring> finished_recurring;   // finished rows still carrying a recurrence

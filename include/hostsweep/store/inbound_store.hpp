@@ -76,7 +76,7 @@ std::map<std::string, policy::MessageState> read_message_states(const SessionFil
 
 // Sync acks: settles each pending message whose ack says completed or failed. Idempotent.
 // Returns what it changed.
-std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::AckFact>& acks);
+std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::Ack>& acks);
 
 // Crashed-container cleanup, inbound half: for each claimed message, retry it with backoff,
 // fail it at the retry limit, or leave it (already rescheduled, or no longer pending), as
@@ -110,7 +110,7 @@ class InboundDb {
   std::vector<std::string> pending_ids();
   InboundSummary summarize(TimePoint now) { return store::summarize(read_state(), now); }
   std::map<std::string, policy::MessageState> message_states(const std::vector<std::string>& ids);
-  std::vector<policy::Settlement> settle_acks(const std::vector<policy::AckFact>& acks);
+  std::vector<policy::Settlement> settle_acks(const std::vector<policy::Ack>& acks);
   std::vector<policy::PlannedRetry> retry_orphans(const std::vector<std::string>& message_ids,
                                                   const policy::RetryPolicy& policy, TimePoint now);
   std::vector<policy::FinishedRecurring> finished_recurring();
