@@ -5,16 +5,6 @@
 #include "hostsweep/store/outbound_store.hpp"
 
 namespace hostsweep::sweep {
-namespace {
-
-std::vector<std::string> acked_ids(const std::vector<policy::Ack>& acks) {
-  std::vector<std::string> ids;
-  ids.reserve(acks.size());
-  for (const auto& ack : acks) ids.push_back(ack.message_id);
-  return ids;
-}
-
-}  // namespace
 
 bool container_may_run(const store::SessionFiles& files) {
   if (os::SessionLock::is_held(files.lock())) return true;
@@ -33,12 +23,7 @@ policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now)
   auto outbound = store::read_outbound(files);
   facts.acks = std::move(outbound.acks);
   facts.tool = std::move(outbound.tool);
-  store::InboundDb inbound(files);
-  facts.acked_messages = inbound.message_states(acked_ids(facts.acks));
-  facts.finished_recurring = inbound.finished_recurring();
-  auto summary = inbound.summarize(now);
-  facts.due_ids = std::move(summary.due_ids);
-  facts.next_due = summary.next_due;
+  facts.inbound = store::InboundDb(files).read_facts(facts.acks);
   return facts;
 }
 

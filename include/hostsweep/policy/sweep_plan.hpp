@@ -47,6 +47,29 @@ std::vector<std::string> claimed_ids(const std::vector<Ack>& acks);
 // The acks as decide_stuck takes them (AckFact: the status as text).
 std::vector<AckFact> ack_facts(const std::vector<Ack>& acks);
 
+// A pending message that wakes a container (trigger = 1), and from when.
+struct PendingTrigger {
+  std::string id;
+  std::optional<TimePoint> due_at;  // nullopt: no process_after (due at once) or unreadable
+  bool unreadable = false;          // process_after is there but unparseable
+};
+
+// Which messages wait, as read. Which of them are due is a question for a clock
+// (store::summarize), so a state read once can be judged again later.
+struct InboundState {
+  std::map<std::string, int> count_by_status;  // by the status text, for output
+  std::vector<PendingTrigger> pending;         // pending rows with trigger = 1
+};
+
+// What a pass reads of inbound.db, in one snapshot.
+struct InboundFacts {
+  // The rows an ack can act on: those of the claimed ids, and of the other acked ids the
+  // ones still pending (a settled row's ack decides nothing). Unknown ids are absent.
+  std::map<std::string, MessageState> acked_messages;
+  std::vector<FinishedRecurring> finished_recurring;  // finished rows still carrying a recurrence
+  InboundState state;
+};
+
 struct SweepFacts {
   TimePoint now;
   bool container_running = false;
@@ -54,10 +77,10 @@ struct SweepFacts {
   std::optional<TimePoint> heartbeat_mtime;
   std::vector<Ack> acks;
   std::optional<ToolFact> tool;
-  std::map<std::string, MessageState> acked_messages;  // inbound rows of every acked id
-  std::vector<FinishedRecurring> finished_recurring;   // finished rows still carrying a recurrence
-  std::vector<std::string> due_ids;                    // due now, before this pass
-  std::optional<TimePoint> next_due;                   // earliest future due time
+  InboundFacts inbound;
+  // The caller's, not the files': false at shutdown, when an interrupted message keeps its
+  // tries (its claim is deleted, not retried).
+  bool retry_orphans = true;
 };
 
 struct PlannedRetry {
@@ -69,12 +92,14 @@ struct SweepPlan {
   std::vector<Settlement> settlements;
   // Running container: its liveness verdict (nullopt when its start time is unknown).
   std::optional<StuckDecision> stuck;
-  // No container: what happens to each orphan claim, and the claims then deleted.
+  // No container: what happens to each orphan claim's message (known ids only), and the
+  // claims then deleted.
   std::vector<PlannedRetry> retries;
   std::vector<std::string> orphan_claims;
   // Recurring series whose finished row schedules the next occurrence (or ends the series).
   std::vector<FanOut> fan_outs;
-  // After the steps above: what is due, and whether a container would be woken for it.
+  // After the steps above: what is due, when the next one is, and whether a container would
+  // be woken for it.
   std::vector<std::string> due_ids;
   std::optional<TimePoint> next_due;
   bool wake = false;
