@@ -324,10 +324,12 @@ std::vector<policy::FanOut> InboundDb::fan_out(const std::vector<policy::FanOut>
   if (planned.empty()) return {};
   return impl_->run([&](SQLite::Database& db) {
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
-    auto rows = read_finished_recurring_rows(db);
-    std::erase_if(rows, [&](const auto& row) {
-      return std::none_of(planned.begin(), planned.end(), [&](const auto& f) { return f.message_id == row.id; });
-    });
+    const auto finished = read_finished_recurring_rows(db);
+    std::vector<policy::FinishedRecurring> rows;  // the planned ones still finished and recurring, in the plan's order
+    for (const auto& f : planned) {
+      auto row = std::find_if(finished.begin(), finished.end(), [&](const auto& r) { return r.id == f.message_id; });
+      if (row != finished.end()) rows.push_back(*row);
+    }
     auto plan = policy::plan_fan_out(rows, zone, now);
     write_fan_outs(db, plan, now);
     txn.commit();

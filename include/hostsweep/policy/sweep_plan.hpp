@@ -1,7 +1,9 @@
 #pragma once
-// What one sweep pass would do to one session, and why: a pure function of what was read.
-// `hostsweep explain` prints the plan; the sweep applies it step by step, re-deciding each
-// write inside its transaction with the same functions, so the two cannot disagree.
+// The one composition of a sweep: what a pass does to one session, and why, as a pure function
+// of what was read. `hostsweep explain` prints the plan; sweep::run_pass reads the same facts
+// (or keeps them from its previous pass), asks for the same plan and applies it step by step,
+// each write re-decided inside its own transaction, so that a concurrent writer can only make a
+// step do less (a row settled or rescheduled meanwhile is left as it is), never something else.
 //
 // Order (PROTOCOL.md, "What the host does"), with one deliberate change: the crashed-container
 // cleanup runs as soon as the host has observed that no container runs, *before* the wake.
