@@ -245,6 +245,42 @@ TEST_F(StoreTest, SettleAcksIsIdempotentAndKeepsFailuresFailed) {
   EXPECT_TRUE(settle_acks(s.files, read_outbound(s.files).acks).empty());
 }
 
+// A plan is applied to what the file is when the write runs: a row another writer settled or
+// paused since the plan was made is left as that writer left it.
+TEST_F(StoreTest, PlannedSettlementsSkipRowsNoLongerPending) {
+  auto s = make_session();
+  for (const char* id : {"a", "b", "c"}) enqueue(s.files, {.id = id, .content = "x"}, kNow);
+  for (const char* id : {"a", "b", "c"}) container_ack(s.files, id, "completed", "2026-03-08 11:00:00");
+  InboundDb db(s.files);
+  const auto planned = policy::decide_settlements(read_outbound(s.files).acks, db.message_states({"a", "b", "c"}));
+  ASSERT_EQ(planned.size(), 3u);
+  inbound_db(s.files).exec("UPDATE messages_in SET status = 'paused' WHERE id = 'b'");
+  inbound_db(s.files).exec("UPDATE messages_in SET status = 'failed' WHERE id = 'c'");
+  const auto applied = db.settle(planned);
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_EQ(applied[0].message_id, "a");
+  EXPECT_EQ(column(s.files, "a", "status"), "completed");
+  EXPECT_EQ(column(s.files, "b", "status"), "paused");
+  EXPECT_EQ(column(s.files, "c", "status"), "failed");
+}
+
+// Statuses the host does not know are read as `unknown` and left alone by every step.
+TEST_F(StoreTest, AnUnknownStatusIsReadAsUnknownAndLeftAlone) {
+  auto s = make_session();
+  enqueue(s.files, {.id = "odd", .content = "x"}, kNow);
+  inbound_db(s.files).exec("UPDATE messages_in SET status = 'archived' WHERE id = 'odd'");
+  container_ack(s.files, "odd", "completed", "2026-03-08 11:00:00");
+  container_ack(s.files, "x", "half-done", "2026-03-08 11:00:00");
+  EXPECT_EQ(read_message_states(s.files, {"odd"}).at("odd").status, policy::MessageStatus::unknown);
+  const auto acks = read_outbound(s.files).acks;
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[1].status, policy::AckStatus::unknown);
+  EXPECT_TRUE(settle_acks(s.files, acks).empty());
+  EXPECT_EQ(retry_orphans(s.files, {"odd"}, {}, kNow)[0].decision.action, policy::RetryAction::leave);
+  EXPECT_EQ(column(s.files, "odd", "status"), "archived");
+  EXPECT_EQ(summarize_inbound(s.files, kNow).count_by_status["archived"], 1);  // shown as written
+}
+
 TEST_F(StoreTest, RetryBacksOffAndIsIdempotent) {
   auto s = make_session();
   enqueue(s.files, {.id = "m", .content = "x"}, kNow);
