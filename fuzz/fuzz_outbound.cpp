@@ -63,7 +63,7 @@ using Row = std::tuple<std::string, std::string, std::string>;
 
 std::vector<Row> rows(const store::OutboundSnapshot& s) {
   std::vector<Row> out;
-  for (const auto& a : s.acks) out.emplace_back(a.message_id, a.status, a.status_changed);
+  for (const auto& a : s.acks) out.emplace_back(a.message_id, policy::to_string(a.status), a.status_changed);
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -94,7 +94,7 @@ void print_plan(const store::Session& session, const policy::SweepFacts& facts, 
   std::cout << "1. sync acks: ";
   if (plan.settlements.empty()) std::cout << "nothing to settle\n";
   else std::cout << plan.settlements.size() << " message(s) settle\n";
-  for (const auto& s : plan.settlements) std::cout << fmt::format("   {} -> {}\n", escape_text(s.message_id), s.status);
+  for (const auto& s : plan.settlements) std::cout << fmt::format("   {} -> {}\n", escape_text(s.message_id), policy::to_string(s.status));
 
   std::cout << "2. crashed-container cleanup: ";
   if (facts.container_running) {
@@ -146,7 +146,7 @@ void print_plan_json(const store::Session& session, const policy::SweepFacts& fa
   json.key("heartbeat");
   facts.heartbeat_mtime ? json.value(policy::format_iso8601(*facts.heartbeat_mtime)) : json.null();
   json.key("settle").begin_array();
-  for (const auto& s : plan.settlements) json.begin_object().field("message_id", s.message_id).field("status", s.status).end_object();
+  for (const auto& s : plan.settlements) json.begin_object().field("message_id", s.message_id).field("status", policy::to_string(s.status)).end_object();
   json.end_array();
   json.key("retries").begin_array();
   for (const auto& r : plan.retries) {

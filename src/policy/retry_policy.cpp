@@ -22,8 +22,10 @@ Duration retry_backoff(const RetryPolicy& policy, int tries) {
 
 RetryDecision decide_retry(const RetryPolicy& policy, const MessageState& message, TimePoint now) {
   RetryDecision decision;
-  if (message.status != "pending") {
-    decision.reason = fmt::format("status is '{}', not pending: nothing to retry", message.status);
+  if (message.status != MessageStatus::pending) {
+    decision.reason = message.status == MessageStatus::unknown
+                          ? "status is not one the host knows: left alone"
+                          : fmt::format("status is '{}', not pending: nothing to retry", to_string(message.status));
     return decision;
   }
   if (message.process_after) {

@@ -1,5 +1,7 @@
 #include "hostsweep/store/inbound_store.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "schema.hpp"
@@ -35,7 +37,7 @@ std::map<std::string, policy::MessageState> read_states(SQLite::Database& db, co
     while (q.executeStep()) {
       policy::MessageState state;
       state.id = q.getColumn(0).getString();
-      state.status = q.getColumn(1).getString();
+      state.status = policy::parse_message_status(q.getColumn(1).getString());
       state.tries = q.getColumn(2).getInt();
       if (!q.getColumn(3).isNull()) state.process_after = q.getColumn(3).getString();
       if (!q.getColumn(4).isNull() && !q.getColumn(4).getString().empty()) state.recurrence = q.getColumn(4).getString();
@@ -45,19 +47,82 @@ std::map<std::string, policy::MessageState> read_states(SQLite::Database& db, co
   return out;
 }
 
-std::vector<policy::FinishedRecurring> read_finished_recurring_rows(SQLite::Database& db) {
-  std::vector<policy::FinishedRecurring> rows;
-  SQLite::Statement q(db, R"sql(
-    SELECT id, recurrence FROM messages_in
-    WHERE status IN ('completed', 'failed') AND recurrence IS NOT NULL AND recurrence != '')sql");
-  while (q.executeStep()) rows.push_back({q.getColumn(0).getString(), q.getColumn(1).getString()});
-  return rows;
-}
-
 // The next even seq above every seq in the file (at least 2): the host writes even numbers.
 std::int64_t next_even_seq(SQLite::Database& db) {
   std::int64_t max_seq = db.execAndGet("SELECT coalesce(max(seq), 0) FROM messages_in").getInt64();
   return max_seq < 2 ? 2 : (max_seq % 2 == 0 ? max_seq + 2 : max_seq + 1);
+}
+
+std::vector<policy::FinishedRecurring> read_finished_recurring_rows(SQLite::Database& db) {
+  std::vector<policy::FinishedRecurring> rows;
+  SQLite::Statement q(db, R"sql(
+    SELECT id, recurrence, "trigger" = 1 FROM messages_in
+    WHERE status IN ('completed', 'failed') AND recurrence IS NOT NULL AND recurrence != '')sql");
+  while (q.executeStep()) {
+    rows.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getInt() != 0});
+  }
+  return rows;
+}
+
+policy::InboundState read_state_rows(SQLite::Database& db) {
+  policy::InboundState state;
+  SQLite::Statement counts(db, "SELECT coalesce(status, 'pending'), count(*) FROM messages_in GROUP BY 1");
+  while (counts.executeStep()) state.count_by_status[counts.getColumn(0).getString()] = counts.getColumn(1).getInt();
+
+  // Timestamps come in several textual forms, so due-ness is decided on parsed values, not by
+  // comparing strings in SQL.
+  SQLite::Statement pending(db, R"sql(
+    SELECT id, process_after FROM messages_in
+    WHERE coalesce(status, 'pending') = 'pending' AND "trigger" = 1)sql");
+  while (pending.executeStep()) {
+    policy::PendingTrigger row{pending.getColumn(0).getString(), std::nullopt, false};
+    if (!pending.getColumn(1).isNull()) {
+      row.due_at = policy::parse_timestamp(pending.getColumn(1).getString());
+      row.unreadable = !row.due_at;
+    }
+    state.pending.push_back(std::move(row));
+  }
+  return state;
+}
+
+// The rows these acks can act on (policy::InboundFacts::acked_messages).
+std::map<std::string, policy::MessageState> acted_on_rows(SQLite::Database& db, const std::vector<policy::Ack>& acks) {
+  std::vector<std::string> ids;
+  ids.reserve(acks.size());
+  for (const auto& ack : acks) ids.push_back(ack.message_id);
+  auto rows = read_states(db, ids);
+  for (const auto& ack : acks) {
+    auto row = rows.find(ack.message_id);
+    if (row != rows.end() && ack.status != policy::AckStatus::processing && row->second.status != policy::MessageStatus::pending) {
+      rows.erase(row);
+    }
+  }
+  return rows;
+}
+
+// Inserts each planned series' next occurrence and clears its finished row's recurrence.
+void write_fan_outs(SQLite::Database& db, const std::vector<policy::FanOut>& plan, TimePoint now) {
+  SQLite::Statement insert(db, R"sql(
+    INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, series_id, tries,
+                             "trigger", platform_id, channel_type, thread_id, content, source_session_id, on_wake)
+    SELECT ?, ?, kind, ?, 'pending', ?, recurrence, coalesce(series_id, id), 0,
+           "trigger", platform_id, channel_type, thread_id, content, source_session_id, on_wake
+    FROM messages_in WHERE id = ?)sql");
+  SQLite::Statement clear(db, "UPDATE messages_in SET recurrence = NULL WHERE id = ?");
+  for (const auto& f : plan) {
+    if (f.next) {
+      insert.bind(1, generate_id("msg", now));
+      insert.bind(2, next_even_seq(db));
+      insert.bind(3, policy::format_iso8601(now));
+      insert.bind(4, policy::format_iso8601(*f.next));
+      insert.bind(5, f.message_id);
+      insert.exec();
+      insert.reset();
+    }
+    clear.bind(1, f.message_id);
+    clear.exec();
+    clear.reset();
+  }
 }
 
 }  // namespace
@@ -139,27 +204,23 @@ InboundSummary summarize(const InboundState& state, TimePoint now) {
 
 InboundState InboundDb::read_state() {
   return impl_->run([&](SQLite::Database& db) {
-    InboundState state;
     // One read transaction: one consistent snapshot, and one lock cycle for both queries.
     SQLite::Transaction snapshot(db, SQLite::TransactionBehavior::DEFERRED);
-    SQLite::Statement counts(db, "SELECT coalesce(status, 'pending'), count(*) FROM messages_in GROUP BY 1");
-    while (counts.executeStep()) state.count_by_status[counts.getColumn(0).getString()] = counts.getColumn(1).getInt();
-
-    // Timestamps come in several textual forms, so due-ness is decided on parsed values,
-    // not by comparing strings in SQL.
-    SQLite::Statement pending(db, R"sql(
-      SELECT id, process_after FROM messages_in
-      WHERE coalesce(status, 'pending') = 'pending' AND "trigger" = 1)sql");
-    while (pending.executeStep()) {
-      PendingTrigger row{pending.getColumn(0).getString(), std::nullopt, false};
-      if (!pending.getColumn(1).isNull()) {
-        row.due_at = policy::parse_timestamp(pending.getColumn(1).getString());
-        row.unreadable = !row.due_at;
-      }
-      state.pending.push_back(std::move(row));
-    }
+    auto state = read_state_rows(db);
     snapshot.commit();
     return state;
+  });
+}
+
+policy::InboundFacts InboundDb::read_facts(const std::vector<policy::Ack>& acks) {
+  return impl_->run([&](SQLite::Database& db) {
+    SQLite::Transaction snapshot(db, SQLite::TransactionBehavior::DEFERRED);
+    policy::InboundFacts facts;
+    if (!acks.empty()) facts.acked_messages = acted_on_rows(db, acks);
+    facts.finished_recurring = read_finished_recurring_rows(db);
+    facts.state = read_state_rows(db);
+    snapshot.commit();
+    return facts;
   });
 }
 
@@ -177,27 +238,37 @@ std::map<std::string, policy::MessageState> InboundDb::message_states(const std:
   return impl_->run([&](SQLite::Database& db) { return read_states(db, ids); });
 }
 
-std::vector<policy::Settlement> InboundDb::settle_acks(const std::vector<policy::AckFact>& acks) {
+std::vector<policy::Settlement> InboundDb::settle_acks(const std::vector<policy::Ack>& acks) {
   std::vector<std::string> ids;
   for (const auto& ack : acks) {
-    if (ack.status == "completed" || ack.status == "failed") ids.push_back(ack.message_id);
+    if (ack.status == policy::AckStatus::completed || ack.status == policy::AckStatus::failed) ids.push_back(ack.message_id);
   }
   if (ids.empty()) return {};
+  // Acks stay in outbound.db after they are settled: most calls find nothing new, and must not
+  // take the write lock to learn it.
+  return settle(policy::decide_settlements(acks, message_states(ids)));
+}
+
+std::vector<policy::Settlement> InboundDb::settle(const std::vector<policy::Settlement>& planned) {
+  if (planned.empty()) return {};
   return impl_->run([&](SQLite::Database& db) {
-    // Acks stay in outbound.db after they are settled: most passes find nothing new, and
-    // must not take the write lock to learn it.
-    if (policy::decide_settlements(acks, read_states(db, ids)).empty()) return std::vector<policy::Settlement>{};
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
-    auto settlements = policy::decide_settlements(acks, read_states(db, ids));  // again, under the lock
+    std::vector<std::string> ids;
+    for (const auto& s : planned) ids.push_back(s.message_id);
+    const auto rows = read_states(db, ids);  // again, under the lock
+    std::vector<policy::Settlement> applied;
     SQLite::Statement update(db, "UPDATE messages_in SET status = ? WHERE id = ? AND coalesce(status, 'pending') = 'pending'");
-    for (const auto& s : settlements) {
-      update.bind(1, s.status);
+    for (const auto& s : planned) {
+      auto row = rows.find(s.message_id);
+      if (row == rows.end() || row->second.status != policy::MessageStatus::pending) continue;
+      update.bind(1, policy::to_string(s.status));
       update.bind(2, s.message_id);
       update.exec();
       update.reset();
+      applied.push_back(s);
     }
     txn.commit();
-    return settlements;
+    return applied;
   });
 }
 
@@ -242,27 +313,25 @@ std::vector<policy::FanOut> InboundDb::fan_out_recurrences(const date::time_zone
     if (read_finished_recurring_rows(db).empty()) return std::vector<policy::FanOut>{};
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
     auto plan = policy::plan_fan_out(read_finished_recurring_rows(db), zone, now);
-    SQLite::Statement insert(db, R"sql(
-      INSERT INTO messages_in (id, seq, kind, timestamp, status, process_after, recurrence, series_id, tries,
-                               "trigger", platform_id, channel_type, thread_id, content, source_session_id, on_wake)
-      SELECT ?, ?, kind, ?, 'pending', ?, recurrence, coalesce(series_id, id), 0,
-             "trigger", platform_id, channel_type, thread_id, content, source_session_id, on_wake
-      FROM messages_in WHERE id = ?)sql");
-    SQLite::Statement clear(db, "UPDATE messages_in SET recurrence = NULL WHERE id = ?");
-    for (const auto& f : plan) {
-      if (f.next) {
-        insert.bind(1, generate_id("msg", now));
-        insert.bind(2, next_even_seq(db));
-        insert.bind(3, policy::format_iso8601(now));
-        insert.bind(4, policy::format_iso8601(*f.next));
-        insert.bind(5, f.message_id);
-        insert.exec();
-        insert.reset();
-      }
-      clear.bind(1, f.message_id);
-      clear.exec();
-      clear.reset();
+    write_fan_outs(db, plan, now);
+    txn.commit();
+    return plan;
+  });
+}
+
+std::vector<policy::FanOut> InboundDb::fan_out(const std::vector<policy::FanOut>& planned, const date::time_zone& zone,
+                                               TimePoint now) {
+  if (planned.empty()) return {};
+  return impl_->run([&](SQLite::Database& db) {
+    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+    const auto finished = read_finished_recurring_rows(db);
+    std::vector<policy::FinishedRecurring> rows;  // the planned ones still finished and recurring, in the plan's order
+    for (const auto& f : planned) {
+      auto row = std::find_if(finished.begin(), finished.end(), [&](const auto& r) { return r.id == f.message_id; });
+      if (row != finished.end()) rows.push_back(*row);
     }
+    auto plan = policy::plan_fan_out(rows, zone, now);
+    write_fan_outs(db, plan, now);
     txn.commit();
     return plan;
   });
@@ -282,7 +351,7 @@ std::map<std::string, policy::MessageState> read_message_states(const SessionFil
   return InboundDb(files).message_states(ids);
 }
 
-std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::AckFact>& acks) {
+std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::Ack>& acks) {
   if (acks.empty()) return {};
   return InboundDb(files).settle_acks(acks);
 }

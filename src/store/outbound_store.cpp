@@ -28,22 +28,25 @@ std::string_view text_of(const SQLite::Column& column) {
 }
 
 // Every processing_ack row, or (with pending_ids) only those a pass can act on: see
-// OutboundReadOptions. The rows left out are never copied out of SQLite.
-std::vector<policy::AckFact> read_acks(SQLite::Database& db, const OutboundReadOptions& options) {
-  std::vector<policy::AckFact> acks;
+// OutboundReadOptions. The rows left out are never copied out of SQLite. Each status is
+// parsed here, once.
+std::vector<policy::Ack> read_acks(SQLite::Database& db, const OutboundReadOptions& options) {
+  std::vector<policy::Ack> acks;
   SQLite::Statement q(db, "SELECT message_id, status, status_changed FROM processing_ack");
   if (!options.pending_ids) {
-    while (q.executeStep()) acks.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
+    while (q.executeStep()) {
+      acks.push_back({q.getColumn(0).getString(), policy::parse_ack_status(text_of(q.getColumn(1))), q.getColumn(2).getString()});
+    }
     return acks;
   }
   const std::unordered_set<std::string_view> pending(options.pending_ids->begin(), options.pending_ids->end());
-  std::optional<policy::AckFact> latest;
+  std::optional<policy::Ack> latest;
   std::optional<TimePoint> latest_at;
   while (q.executeStep()) {
     const std::string_view id = text_of(q.getColumn(0));
-    const std::string_view status = text_of(q.getColumn(1));
-    if ((status != "completed" && status != "failed") || pending.count(id)) {
-      acks.push_back({std::string(id), std::string(status), q.getColumn(2).getString()});
+    const auto status = policy::parse_ack_status(text_of(q.getColumn(1)));
+    if ((status != policy::AckStatus::completed && status != policy::AckStatus::failed) || pending.count(id)) {
+      acks.push_back({std::string(id), status, q.getColumn(2).getString()});
       continue;
     }
     const std::string_view changed = text_of(q.getColumn(2));
@@ -51,7 +54,7 @@ std::vector<policy::AckFact> read_acks(SQLite::Database& db, const OutboundReadO
     const auto at = policy::parse_timestamp_latest(changed);
     if (at && (!latest_at || *at > *latest_at)) {
       latest_at = at;
-      latest = policy::AckFact{std::string(id), std::string(status), std::string(changed)};
+      latest = policy::Ack{std::string(id), status, std::string(changed)};
     }
   }
   if (latest) acks.push_back(std::move(*latest));

@@ -75,7 +75,7 @@ void Supervisor::Impl::on_check(const std::string& id, detail::CheckResult resul
 // Events for the messages a check settled, retried, failed or scheduled.
 void Supervisor::Impl::report(Session& s, const detail::CheckResult& result) {
   for (const auto& settled : result.pass.settled) {
-    bool failed = settled.status == "failed";
+    bool failed = settled.status == policy::MessageStatus::failed;
     emit({.kind = failed ? EventKind::message_failed : EventKind::message_completed,
           .session_id = s.id,
           .message_id = settled.message_id,

@@ -7,11 +7,15 @@
 namespace hostsweep::sweep {
 namespace {
 
-std::vector<std::string> acked_ids(const std::vector<policy::AckFact>& acks) {
+std::vector<std::string> retried_ids(const std::vector<policy::PlannedRetry>& retries) {
   std::vector<std::string> ids;
-  ids.reserve(acks.size());
-  for (const auto& ack : acks) ids.push_back(ack.message_id);
+  ids.reserve(retries.size());
+  for (const auto& r : retries) ids.push_back(r.message_id);
   return ids;
+}
+
+bool writes(const policy::SweepPlan& plan) {
+  return !plan.settlements.empty() || !plan.retries.empty() || !plan.orphan_claims.empty() || !plan.fan_outs.empty();
 }
 
 }  // namespace
@@ -33,12 +37,7 @@ policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now)
   auto outbound = store::read_outbound(files);
   facts.acks = std::move(outbound.acks);
   facts.tool = std::move(outbound.tool);
-  store::InboundDb inbound(files);
-  facts.acked_messages = inbound.message_states(acked_ids(facts.acks));
-  facts.finished_recurring = inbound.finished_recurring();
-  auto summary = inbound.summarize(now);
-  facts.due_ids = std::move(summary.due_ids);
-  facts.next_due = summary.next_due;
+  facts.inbound = store::InboundDb(files).read_facts(facts.acks);
   return facts;
 }
 
@@ -67,6 +66,17 @@ PassResult run_pass(PassInput in) {
     }
   }
   out.container_running = !lock;
+  // While the caller's container runs, a file that cannot be read or written does not fail the
+  // pass: the container is judged all the same, from what could be read (FAILURE-MODES.md 16).
+  // With none running, it does: nothing starts on a file that cannot be read.
+  auto guarded = [&](auto&& work) {
+    if (lock) return work();
+    try {
+      work();
+    } catch (const Error& e) {
+      if (!out.file_error) out.file_error = e.what();
+    }
+  };
 
   // The versions first: whatever is read after them is at least as new.
   const auto outbound_version = store::read_file_version(in.files.outbound());
@@ -75,6 +85,7 @@ PassResult run_pass(PassInput in) {
   const bool outbound_unchanged = memo && outbound_version == memo->outbound_version;
   const bool inbound_unchanged = memo && inbound_version == memo->inbound_version;
 
+  // The facts, from the memo or the files.
   store::OutboundSnapshot outbound;
   if (outbound_unchanged) {
     outbound = memo->outbound;
@@ -86,52 +97,58 @@ PassResult run_pass(PassInput in) {
     try {
       outbound = store::read_outbound(in.files);
     } catch (const Error& e) {
-      // The container runs and its file cannot be read (a symlink, a hot journal, the size
-      // cap): its liveness is still judged, from its heartbeat and start (FAILURE-MODES.md 16).
+      // A symlink, a hot journal, the size cap: judged from its heartbeat and start alone.
       out.file_error = e.what();
       out.outbound_unreadable = true;
       outbound = {};
       outbound.complete = true;  // never "repaired" while a container may write it
     }
   }
-  const auto claims = policy::claimed_ids(outbound.acks);
-  store::InboundState inbound_state;
-  if (outbound_unchanged && inbound_unchanged && !(lock && !claims.empty())) {
+  policy::SweepFacts facts{.now = in.now, .container_running = !lock, .container_started_at = running_since};
+  facts.retry_orphans = in.retry_orphans;
+  facts.acks = std::move(outbound.acks);
+  facts.tool = std::move(outbound.tool);
+  std::optional<store::InboundDb> inbound;  // opened at most once
+  if (outbound_unchanged && inbound_unchanged) {
     // Nothing was committed to either file since the memo's pass read them (its own writes
-    // would have changed the versions too), so that pass's reads would find what it found and
-    // its writes would find nothing to do: the same contents, judged again at this pass's time.
-    inbound_state = memo->inbound;
-    out.from_memo = true;
+    // would have changed the versions too): the same contents, judged again at this pass's time.
+    facts.inbound = memo->inbound;
   } else {
-    auto sync_inbound = [&] {
-      store::InboundDb inbound(in.files);
-      out.settled = inbound.settle_acks(outbound.acks);
-      if (lock) {
-        // No container runs and none can start while we hold the lock: the crashed-container cleanup.
-        if (in.retry_orphans) out.retries = inbound.retry_orphans(claims, in.policy.retry, in.now);
-        out.claims_deleted = store::delete_orphan_claims(in.files, claims, *lock);
-      }
-      out.fan_outs = inbound.fan_out_recurrences(policy::recurrence_zone(in.policy), in.now);
-      inbound_state = inbound.read_state();
-    };
-    if (lock) {
-      sync_inbound();  // an error fails the pass: nothing starts on a file that cannot be read
-    } else {
-      try {
-        sync_inbound();
-      } catch (const Error& e) {
-        // As above: the running container is judged all the same (FAILURE-MODES.md 16).
-        if (!out.file_error) out.file_error = e.what();
-      }
+    guarded([&] {
+      inbound.emplace(in.files);
+      facts.inbound = inbound->read_facts(facts.acks);
+    });
+  }
+  if (running_since) facts.heartbeat_mtime = store::read_heartbeat(in.files);
+
+  // The plan, applied step by step; each step re-decides its rows inside its transaction.
+  const auto plan = policy::plan_sweep(in.policy, facts);
+  std::optional<policy::InboundState> left;  // what the writes left, read back
+  if (writes(plan)) {
+    guarded([&] {
+      if (!inbound) inbound.emplace(in.files);
+      out.settled = inbound->settle(plan.settlements);
+      out.retries = inbound->retry_orphans(retried_ids(plan.retries), in.policy.retry, in.now);
+      if (lock) out.claims_deleted = store::delete_orphan_claims(in.files, plan.orphan_claims, *lock);
+      out.fan_outs = inbound->fan_out(plan.fan_outs, policy::recurrence_zone(in.policy), in.now);
+      left = inbound->read_state();
+    });
+  }
+  out.from_memo = outbound_unchanged && inbound_unchanged && !inbound;
+
+  // Liveness: the caller's own container, judged with the plan on the files' clock; and what the
+  // files showed, for the supervisor's own observer (policy::LifeObserver), which it acts on.
+  if (running_since) {
+    out.stuck = plan.stuck;
+    if (!lock) {
+      out.liveness = policy::LivenessFacts{in.now, *running_since, facts.heartbeat_mtime, policy::ack_facts(facts.acks),
+                                           facts.tool};
     }
   }
-  if (!lock && running_since) {
-    out.liveness = policy::LivenessFacts{in.now, *running_since, store::read_heartbeat(in.files), outbound.acks, outbound.tool};
-    out.stuck = policy::decide_stuck(in.policy.stuck, *out.liveness);
-  }
-  out.summary = store::summarize(inbound_state, in.now);
 
-  if (lock && in.may_start && !out.summary.due_ids.empty()) {
+  out.summary = store::summarize(left ? *left : facts.inbound.state, in.now);
+  // The plan's wake, if work is still due once its steps are done.
+  if (lock && in.may_start && plan.wake && !out.summary.due_ids.empty()) {
     // A stale heartbeat must not judge the next container (FAILURE-MODES.md 1). Unlinked, never
     // followed; one that cannot go (a directory) is no sign of life anyway: read_heartbeat
     // takes only a regular file.
@@ -140,8 +157,11 @@ PassResult run_pass(PassInput in) {
     out.start_lock = std::move(lock);
   }
   if (outbound_version && inbound_version && !out.file_error) {
+    // What was read goes to the memo, as it was read.
+    outbound.acks = std::move(facts.acks);
+    outbound.tool = std::move(facts.tool);
     out.memo = std::make_shared<const PassMemo>(
-        PassMemo{*outbound_version, *inbound_version, std::move(outbound), std::move(inbound_state)});
+        PassMemo{*outbound_version, *inbound_version, std::move(outbound), std::move(facts.inbound)});
   }
   return out;
 }

@@ -91,6 +91,41 @@ TEST_F(CliTest, CreateEnqueueStatusExplainSweep) {
   EXPECT_NE(sweep.out.find("s1: settled 0"), std::string::npos) << sweep.out;
 }
 
+// The counts `explain` plans are the ones `sweep --once` then reports, for a session with a
+// settled ack, claims of a crashed container (one at the retry limit, one of an unknown id), a
+// recurring series and paused work.
+TEST_F(CliTest, ExplainSaysWhatSweepOnceThenDoes) {
+  create("s1");
+  for (const char* id : {"done", "again", "tired", "held"}) {
+    auto r = hostsweep({"enqueue", "--data-dir", data, "--session", "s1", "--content", "x", "--id", id});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const auto dir = tmp.path() / "data/sessions/demo/s1";
+  {
+    SQLite::Database in((dir / "inbound.db").string(), SQLite::OPEN_READWRITE);
+    in.exec("UPDATE messages_in SET recurrence = '0 * * * *' WHERE id = 'done'");
+    in.exec("UPDATE messages_in SET tries = 5 WHERE id = 'tired'");
+    in.exec("UPDATE messages_in SET status = 'paused' WHERE id = 'held'");
+    SQLite::Database out((dir / "outbound.db").string(), SQLite::OPEN_READWRITE);
+    out.exec("INSERT INTO processing_ack VALUES ('done', 'completed', '2026-01-01 00:00:00'), "
+             "('again', 'processing', '2026-01-01 00:00:00'), ('tired', 'processing', '2026-01-01 00:00:00'), "
+             "('ghost', 'processing', '2026-01-01 00:00:00'), ('held', 'completed', '2026-01-01 00:00:00')");
+  }
+  auto explain = hostsweep({"explain", "--data-dir", data, "--session", "s1"});
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  for (const char* planned : {"1. sync acks: 1 message(s) settle", "   done -> completed",
+                              "2. crashed-container cleanup: 3 orphan claim(s)", "   tired: tried 5 times (limit 5): failed",
+                              "   ghost: no pending message of that id", "4. recurrence: 1 finished recurring message(s)",
+                              "5. wake: nothing due"}) {
+    EXPECT_NE(explain.out.find(planned), std::string::npos) << planned << "\n" << explain.out;
+  }
+  auto sweep = hostsweep({"sweep", "--once", "--data-dir", data});
+  ASSERT_EQ(sweep.exit_code, 0) << sweep.err;
+  EXPECT_NE(sweep.out.find("s1: settled 1, retried 1, failed 1, claims deleted 3, recurrences scheduled 1"),
+            std::string::npos)
+      << sweep.out;
+}
+
 TEST_F(CliTest, BadInputGetsOneLineAndNothingIsWritten) {
   create("s1");
   expect_one_error(hostsweep({"enqueue", "--data-dir", data, "--session", "../x", "--content", "x"}), 2,

@@ -12,6 +12,7 @@
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
+#include "support/file_swap.hpp"
 #include "support/process_table.hpp"
 #include "support/run_program.hpp"
 #include "support/temp_dir.hpp"
@@ -58,7 +59,7 @@ TEST(Daemon, SigkilledMidMessageAndRestartedLosesNothing) {
   pid_t second = spawn_daemon(args, log);
   ASSERT_GT(second, 0);
   EXPECT_TRUE(eventually([&] {
-    return store::read_message_states(session.files, {id}).at(id).status == "completed";
+    return store::read_message_states(session.files, {id}).at(id).status == policy::MessageStatus::completed;
   })) << read_file(log);
   EXPECT_EQ(store::read_message_states(session.files, {id}).at(id).tries, 1);
   EXPECT_TRUE(eventually([&] { return !group_alive(container); })) << "the orphan container's group survived";
@@ -119,8 +120,7 @@ TEST(Daemon, AStopThatMustAbandonACleanupExitsOneAndSaysWhy) {
   ASSERT_GT(daemon, 0);
   ASSERT_TRUE(eventually([&] { return !policy::claimed_ids(store::read_outbound(session.files).acks).empty(); }))
       << read_file(log);
-  std::filesystem::rename(session.files.outbound(), session.files.dir / "outbound.away");
-  std::filesystem::create_directory(session.files.outbound());
+  replace_with_directory(session.files.outbound(), session.files.dir / "outbound.away");
   ::kill(daemon, SIGTERM);
   int status = 0;
   ::waitpid(daemon, &status, 0);

@@ -78,7 +78,7 @@ struct DockerFixture : ::testing::Test {
     return text;
   }
   std::string status_of(const std::string& id) const {
-    return store::read_message_states(session.files, {id}).at(id).status;
+    return policy::to_string(store::read_message_states(session.files, {id}).at(id).status);
   }
   // Stops the daemon with SIGTERM and says whether it exited 0.
   bool terminate(pid_t daemon) const {

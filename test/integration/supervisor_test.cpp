@@ -17,6 +17,7 @@
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/error.hpp"
+#include "support/file_swap.hpp"
 #include "support/process_table.hpp"
 #include "support/run_program.hpp"
 #include "support/supervisor_harness.hpp"
@@ -245,7 +246,7 @@ TEST(Supervisor, ShutdownLeavesInterruptedWorkToResume) {
   auto id = h.enqueue("s1");
   ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
   h.stop();
-  EXPECT_EQ(h.message("s1", id).status, "pending");
+  EXPECT_EQ(h.message("s1", id).status, policy::MessageStatus::pending);
   EXPECT_EQ(h.message("s1", id).tries, 0);  // a shutdown is not the message's fault
   EXPECT_TRUE(policy::claimed_ids(store::read_outbound(s.files).acks).empty());
   EXPECT_FALSE(os::SessionLock::is_held(s.files.lock()));
@@ -299,8 +300,7 @@ TEST(Supervisor, AStopWhoseCleanupKeepsFailingCompletesAndReportsWhatItLeft) {
   h.start();
   auto id = h.enqueue("s1");
   ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
-  std::filesystem::rename(s.files.outbound(), s.files.dir / "outbound.away");
-  std::filesystem::create_directory(s.files.outbound());
+  replace_with_directory(s.files.outbound(), s.files.dir / "outbound.away");
   h.stop();  // fails the test if the stop does not complete
   EXPECT_TRUE(h.supervisor_stopped_with_abandoned_work());
   auto errors = h.of(EventKind::session_error);
@@ -311,8 +311,7 @@ TEST(Supervisor, AStopWhoseCleanupKeepsFailingCompletesAndReportsWhatItLeft) {
   EXPECT_GT(h.count(EventKind::session_error, "s1"), 1) << "the cleanup was not retried\n" << h.story();
 
   // The file is back: the next supervisor finishes the cleanup and the message.
-  std::filesystem::remove(s.files.outbound());
-  std::filesystem::rename(s.files.dir / "outbound.away", s.files.outbound());
+  restore_from(s.files.outbound(), s.files.dir / "outbound.away");
   h.start();
   ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
   h.stop();
@@ -330,17 +329,15 @@ TEST(Supervisor, AStopRetriesAFailedCleanupUntilTheFileRecovers) {
   h.start();
   auto id = h.enqueue("s1");
   ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
-  std::filesystem::rename(s.files.outbound(), s.files.dir / "outbound.away");
-  std::filesystem::create_directory(s.files.outbound());
+  replace_with_directory(s.files.outbound(), s.files.dir / "outbound.away");
   bool stopped = false;
   h.supervisor().async_stop([&] { stopped = true; });
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_error, "s1") > 0; })) << h.story();
   EXPECT_FALSE(stopped);
-  std::filesystem::remove(s.files.outbound());
-  std::filesystem::rename(s.files.dir / "outbound.away", s.files.outbound());
+  restore_from(s.files.outbound(), s.files.dir / "outbound.away");
   ASSERT_TRUE(h.wait_for([&] { return stopped; })) << h.story();
   EXPECT_FALSE(h.supervisor().stop_abandoned_work()) << h.story();
-  EXPECT_EQ(h.message("s1", id).status, "pending");
+  EXPECT_EQ(h.message("s1", id).status, policy::MessageStatus::pending);
   EXPECT_TRUE(policy::claimed_ids(store::read_outbound(s.files).acks).empty());
 }
 

@@ -23,7 +23,7 @@ TEST(RetryPolicy, BackoffDoublesFromFiveSecondsAndIsCapped) {
 }
 
 TEST(RetryPolicy, RetriesAPendingMessage) {
-  auto d = decide_retry({}, {"m", "pending", 2, std::nullopt}, kNow);
+  auto d = decide_retry({}, {"m", MessageStatus::pending, 2, std::nullopt}, kNow);
   ASSERT_EQ(d.action, RetryAction::retry) << d.reason;
   EXPECT_EQ(d.new_tries, 3);
   EXPECT_EQ(d.backoff, 20s);
@@ -31,28 +31,28 @@ TEST(RetryPolicy, RetriesAPendingMessage) {
 }
 
 TEST(RetryPolicy, FailsAtMaxTries) {
-  EXPECT_EQ(decide_retry({}, {"m", "pending", 5, std::nullopt}, kNow).action, RetryAction::fail);
-  EXPECT_EQ(decide_retry({}, {"m", "pending", 4, std::nullopt}, kNow).action, RetryAction::retry);
+  EXPECT_EQ(decide_retry({}, {"m", MessageStatus::pending, 5, std::nullopt}, kNow).action, RetryAction::fail);
+  EXPECT_EQ(decide_retry({}, {"m", MessageStatus::pending, 4, std::nullopt}, kNow).action, RetryAction::retry);
   RetryPolicy p;
   p.max_tries = 1;
-  EXPECT_EQ(decide_retry(p, {"m", "pending", 1, std::nullopt}, kNow).action, RetryAction::fail);
+  EXPECT_EQ(decide_retry(p, {"m", MessageStatus::pending, 1, std::nullopt}, kNow).action, RetryAction::fail);
 }
 
 // FAILURE-MODES.md 3: a retry already scheduled is not pushed further out.
 TEST(RetryPolicy, FailureMode3_AlreadyRescheduledIsLeftAlone) {
-  auto d = decide_retry({}, {"m", "pending", 1, format_sqlite(kNow + 10s)}, kNow);
+  auto d = decide_retry({}, {"m", MessageStatus::pending, 1, format_sqlite(kNow + 10s)}, kNow);
   EXPECT_EQ(d.action, RetryAction::leave) << d.reason;
   // ...and once that time has come, the failure of that attempt is retried.
-  EXPECT_EQ(decide_retry({}, {"m", "pending", 1, format_iso8601(kNow)}, kNow).action, RetryAction::retry);
+  EXPECT_EQ(decide_retry({}, {"m", MessageStatus::pending, 1, format_iso8601(kNow)}, kNow).action, RetryAction::retry);
 }
 
 TEST(RetryPolicy, UnparseableProcessAfterIsOverwrittenByTheRetry) {
-  EXPECT_EQ(decide_retry({}, {"m", "pending", 0, "soon"}, kNow).action, RetryAction::retry);
+  EXPECT_EQ(decide_retry({}, {"m", MessageStatus::pending, 0, "soon"}, kNow).action, RetryAction::retry);
 }
 
 TEST(RetryPolicy, SettledMessagesAreNotRetried) {
-  for (const char* status : {"completed", "failed", "paused"}) {
-    EXPECT_EQ(decide_retry({}, {"m", status, 0, std::nullopt}, kNow).action, RetryAction::leave) << status;
+  for (auto status : {MessageStatus::completed, MessageStatus::failed, MessageStatus::paused, MessageStatus::unknown}) {
+    EXPECT_EQ(decide_retry({}, {"m", status, 0, std::nullopt}, kNow).action, RetryAction::leave) << to_string(status);
   }
 }
 

@@ -86,6 +86,23 @@ TEST_F(RecurrenceStoreTest, FailedRowsFanOutAndPausedOrPendingOnesDoNot) {
   EXPECT_EQ(count("series_id = 'paused'"), 1);
 }
 
+// A planned fan-out re-reads its rows in its transaction: a series another pass scheduled
+// since the plan was made is not scheduled twice, and rows outside the plan wait for theirs.
+TEST_F(RecurrenceStoreTest, APlannedFanOutSkipsASeriesScheduledMeanwhile) {
+  for (const char* id : {"a", "b", "c"}) enqueue(files, {.id = id, .content = "x", .recurrence = "0 9 * * *"}, kNow);
+  finish("a", "completed");
+  finish("b", "completed");
+  const auto planned = policy::plan_fan_out(read_finished_recurring(files), new_york, kNow);
+  ASSERT_EQ(planned.size(), 2u);
+  finish("c", "completed");                                  // finished after the plan: not in it
+  InboundDb(files).fan_out({planned[0]}, new_york, kNow);    // another pass schedules "a" meanwhile
+  auto applied = InboundDb(files).fan_out(planned, new_york, kNow);
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_EQ(applied[0].message_id, "b");
+  EXPECT_EQ(count("series_id = 'a'"), 2);  // the finished row and one next occurrence
+  EXPECT_EQ(count("series_id = 'c' AND recurrence IS NOT NULL"), 1);
+}
+
 TEST_F(RecurrenceStoreTest, AnInvalidExpressionEndsTheSeriesOnce) {
   enqueue(files, {.id = "bad", .content = "x", .recurrence = "0 0 32 * *"}, kNow);
   finish("bad", "completed");

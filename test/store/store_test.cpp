@@ -245,6 +245,42 @@ TEST_F(StoreTest, SettleAcksIsIdempotentAndKeepsFailuresFailed) {
   EXPECT_TRUE(settle_acks(s.files, read_outbound(s.files).acks).empty());
 }
 
+// A plan is applied to what the file is when the write runs: a row another writer settled or
+// paused since the plan was made is left as that writer left it.
+TEST_F(StoreTest, PlannedSettlementsSkipRowsNoLongerPending) {
+  auto s = make_session();
+  for (const char* id : {"a", "b", "c"}) enqueue(s.files, {.id = id, .content = "x"}, kNow);
+  for (const char* id : {"a", "b", "c"}) container_ack(s.files, id, "completed", "2026-03-08 11:00:00");
+  InboundDb db(s.files);
+  const auto planned = policy::decide_settlements(read_outbound(s.files).acks, db.message_states({"a", "b", "c"}));
+  ASSERT_EQ(planned.size(), 3u);
+  inbound_db(s.files).exec("UPDATE messages_in SET status = 'paused' WHERE id = 'b'");
+  inbound_db(s.files).exec("UPDATE messages_in SET status = 'failed' WHERE id = 'c'");
+  const auto applied = db.settle(planned);
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_EQ(applied[0].message_id, "a");
+  EXPECT_EQ(column(s.files, "a", "status"), "completed");
+  EXPECT_EQ(column(s.files, "b", "status"), "paused");
+  EXPECT_EQ(column(s.files, "c", "status"), "failed");
+}
+
+// Statuses the host does not know are read as `unknown` and left alone by every step.
+TEST_F(StoreTest, AnUnknownStatusIsReadAsUnknownAndLeftAlone) {
+  auto s = make_session();
+  enqueue(s.files, {.id = "odd", .content = "x"}, kNow);
+  inbound_db(s.files).exec("UPDATE messages_in SET status = 'archived' WHERE id = 'odd'");
+  container_ack(s.files, "odd", "completed", "2026-03-08 11:00:00");
+  container_ack(s.files, "x", "half-done", "2026-03-08 11:00:00");
+  EXPECT_EQ(read_message_states(s.files, {"odd"}).at("odd").status, policy::MessageStatus::unknown);
+  const auto acks = read_outbound(s.files).acks;
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[1].status, policy::AckStatus::unknown);
+  EXPECT_TRUE(settle_acks(s.files, acks).empty());
+  EXPECT_EQ(retry_orphans(s.files, {"odd"}, {}, kNow)[0].decision.action, policy::RetryAction::leave);
+  EXPECT_EQ(column(s.files, "odd", "status"), "archived");
+  EXPECT_EQ(summarize_inbound(s.files, kNow).count_by_status["archived"], 1);  // shown as written
+}
+
 TEST_F(StoreTest, RetryBacksOffAndIsIdempotent) {
   auto s = make_session();
   enqueue(s.files, {.id = "m", .content = "x"}, kNow);
@@ -285,7 +321,7 @@ TEST_F(StoreTest, OrphanDeletionLeavesCompletedAndFailedAcks) {
   EXPECT_EQ(delete_orphan_claims(s.files, {"p1", "p2", "c", "f"}, *lock), 2);
   auto acks = read_outbound(s.files).acks;
   ASSERT_EQ(acks.size(), 2u);
-  for (const auto& ack : acks) EXPECT_NE(ack.status, "processing") << ack.message_id;
+  for (const auto& ack : acks) EXPECT_NE(ack.status, policy::AckStatus::processing) << ack.message_id;
 }
 
 // The settled history is not held in memory, and nothing a pass decides changes for it.
@@ -313,7 +349,7 @@ TEST_F(StoreTest, APassCanReadOnlyTheAcksItCanActOn) {
   const auto states = read_message_states(s.files, {"todo", "claimed", "old", "new", "unreadable", "ghost", "odd"});
   auto settled = [](const std::vector<policy::Settlement>& v) {
     std::set<std::string> ids;
-    for (const auto& x : v) ids.insert(x.message_id + "=" + x.status);
+    for (const auto& x : v) ids.insert(x.message_id + "=" + policy::to_string(x.status));
     return ids;
   };
   EXPECT_EQ(settled(policy::decide_settlements(needed, states)), settled(policy::decide_settlements(all, states)));
@@ -321,8 +357,8 @@ TEST_F(StoreTest, APassCanReadOnlyTheAcksItCanActOn) {
   // Liveness, for containers started before and after each ack, judged at several times.
   for (auto start : {kNow - 2h, kNow - 55min, kNow - 5min}) {
     for (auto now : {kNow, kNow + 20min, kNow + 40min}) {
-      auto with = [&](const std::vector<policy::AckFact>& acks) {
-        auto d = policy::decide_stuck({}, {now, start, std::nullopt, acks, std::nullopt});
+      auto with = [&](const std::vector<policy::Ack>& acks) {
+        auto d = policy::decide_stuck({}, {now, start, std::nullopt, policy::ack_facts(acks), std::nullopt});
         return std::string(policy::to_string(d.verdict)) + " " + d.reason;
       };
       EXPECT_EQ(with(needed), with(all)) << policy::format_iso8601(start) << " " << policy::format_iso8601(now);

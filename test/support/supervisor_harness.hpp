@@ -145,12 +145,12 @@ class SupervisorHarness {
 
   policy::MessageState message(const std::string& session, const std::string& id) {
     auto states = store::read_message_states(files(session), {id});
-    return states.count(id) ? states.at(id) : policy::MessageState{id, "<missing>", 0, std::nullopt};
+    return states.count(id) ? states.at(id) : policy::MessageState{id, policy::MessageStatus::unknown, 0, std::nullopt};
   }
 
   bool wait_for_status(const std::string& session, const std::string& id, const std::string& status,
                        std::chrono::milliseconds timeout = 15s) {
-    return wait_for([&] { return message(session, id).status == status; }, timeout);
+    return wait_for([&] { return policy::to_string(message(session, id).status) == status; }, timeout);
   }
 
   // "container.started s1, message.completed s1 m1, ..." for failure messages.

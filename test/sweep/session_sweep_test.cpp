@@ -217,7 +217,7 @@ TEST_F(SweepTest, AnAckWrittenByTheContainerIsNotHiddenByTheMemo) {
   auto second = run_pass({.files = files, .policy = policy, .now = now + 1s, .memo = first.memo});
   EXPECT_FALSE(second.from_memo);
   ASSERT_EQ(second.settled.size(), 1u);
-  EXPECT_EQ(second.settled[0].status, "completed");
+  EXPECT_EQ(second.settled[0].status, policy::MessageStatus::completed);
   EXPECT_EQ(inbound_value("m", "status"), "completed");
 }
 

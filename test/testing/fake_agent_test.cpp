@@ -163,15 +163,15 @@ class FakeAgentTest : public ::testing::Test {
     ASSERT_EQ(q.exec(), 1);
   }
 
-  std::map<std::string, policy::AckFact> acks() const {
-    std::map<std::string, policy::AckFact> out;
+  std::map<std::string, policy::Ack> acks() const {
+    std::map<std::string, policy::Ack> out;
     for (auto& a : store::read_outbound(files).acks) out[a.message_id] = a;
     return out;
   }
   std::string ack_status(const std::string& id) const {
     auto all = acks();
     auto it = all.find(id);
-    return it == all.end() ? "<none>" : it->second.status;
+    return it == all.end() ? "<none>" : policy::to_string(it->second.status);
   }
 
   std::vector<OutRow> replies() const {
@@ -203,7 +203,7 @@ TEST_F(FakeAgentTest, NormalCompletesATriggerMessageWithAnOddSeqReplyAndAHeartbe
 
   auto all = acks();
   ASSERT_EQ(all.size(), 1u) << log();
-  EXPECT_EQ(all["m1"].status, "completed");
+  EXPECT_EQ(all["m1"].status, policy::AckStatus::completed);
   // datetime('now'): UTC whole seconds, "YYYY-MM-DD HH:MM:SS", like the real container.
   const auto& changed = all["m1"].status_changed;
   EXPECT_EQ(changed.size(), 19u) << changed;
@@ -295,9 +295,9 @@ TEST_F(FakeAgentTest, TheNextStartDeletesLeftoverClaimsAndClaimsAgain) {
   EXPECT_EQ(run_agent(), 0) << log();
   auto all = acks();
   EXPECT_EQ(all.count("ghost"), 0u) << log();
-  EXPECT_EQ(all["done"].status, "completed");
+  EXPECT_EQ(all["done"].status, policy::AckStatus::completed);
   EXPECT_EQ(all["done"].status_changed, "2026-01-01 00:00:00");
-  EXPECT_EQ(all["m1"].status, "completed");
+  EXPECT_EQ(all["m1"].status, policy::AckStatus::completed);
   EXPECT_EQ(replies().size(), 1u);
   EXPECT_NE(log().find("deleted 2 leftover processing claim(s)"), std::string::npos) << log();
 }

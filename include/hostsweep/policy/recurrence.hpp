@@ -20,6 +20,7 @@ namespace hostsweep::policy {
 struct FinishedRecurring {
   std::string id;
   std::string recurrence;
+  bool trigger = true;  // its next occurrence will wake a container (it copies the row's trigger)
 };
 
 struct FanOut {

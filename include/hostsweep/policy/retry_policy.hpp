@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "hostsweep/policy/status.hpp"
 #include "hostsweep/policy/timestamp.hpp"
 
 namespace hostsweep::policy {
@@ -19,7 +20,7 @@ struct RetryPolicy {
 // The retry-relevant columns of one messages_in row, as read.
 struct MessageState {
   std::string id;
-  std::string status;                        // messages_in.status
+  MessageStatus status = MessageStatus::pending;
   int tries = 0;                             // messages_in.tries
   std::optional<std::string> process_after;  // raw text; may be unparseable
   std::optional<std::string> recurrence;     // a cron expression, for recurring series

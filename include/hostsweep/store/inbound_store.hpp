@@ -52,17 +52,9 @@ struct InboundSummary {
   std::vector<std::string> unreadable_ids;  // process_after unparseable: counted as due, never lost
 };
 
-// What a summary is made of, as read: which messages wait, and from when. Which of them are due
-// is a question for a clock (summarize), so a state read once can be judged again later.
-struct PendingTrigger {
-  std::string id;
-  std::optional<TimePoint> due_at;  // nullopt: no process_after (due at once) or unreadable
-  bool unreadable = false;          // process_after is there but unparseable
-};
-struct InboundState {
-  std::map<std::string, int> count_by_status;
-  std::vector<PendingTrigger> pending;  // pending rows with trigger = 1
-};
+// What a summary is made of, as read (policy/sweep_plan.hpp).
+using policy::InboundState;
+using policy::PendingTrigger;
 
 // Pure: the summary of `state` at `now`.
 InboundSummary summarize(const InboundState& state, TimePoint now);
@@ -76,7 +68,7 @@ std::map<std::string, policy::MessageState> read_message_states(const SessionFil
 
 // Sync acks: settles each pending message whose ack says completed or failed. Idempotent.
 // Returns what it changed.
-std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::AckFact>& acks);
+std::vector<policy::Settlement> settle_acks(const SessionFiles& files, const std::vector<policy::Ack>& acks);
 
 // Crashed-container cleanup, inbound half: for each claimed message, retry it with backoff,
 // fail it at the retry limit, or leave it (already rescheduled, or no longer pending), as
@@ -106,15 +98,24 @@ class InboundDb {
 
   Enqueued enqueue(const NewMessage& message, TimePoint now);
   InboundState read_state();
+  // What a sweep's plan needs of this file, for these acks, in one read transaction.
+  policy::InboundFacts read_facts(const std::vector<policy::Ack>& acks);
   // The ids of every pending message, trigger or not: the messages an ack can still settle.
   std::vector<std::string> pending_ids();
   InboundSummary summarize(TimePoint now) { return store::summarize(read_state(), now); }
   std::map<std::string, policy::MessageState> message_states(const std::vector<std::string>& ids);
-  std::vector<policy::Settlement> settle_acks(const std::vector<policy::AckFact>& acks);
+  std::vector<policy::Settlement> settle_acks(const std::vector<policy::Ack>& acks);
+  // Applies planned settlements in one transaction, each only if its row is still pending
+  // (another writer may have settled or paused it since the plan). Returns those applied.
+  std::vector<policy::Settlement> settle(const std::vector<policy::Settlement>& planned);
   std::vector<policy::PlannedRetry> retry_orphans(const std::vector<std::string>& message_ids,
                                                   const policy::RetryPolicy& policy, TimePoint now);
   std::vector<policy::FinishedRecurring> finished_recurring();
   std::vector<policy::FanOut> fan_out_recurrences(const date::time_zone& zone, TimePoint now);
+  // The fan-out of the planned rows only, re-planned in its transaction from what they are
+  // then: a row whose series another pass has scheduled meanwhile is left alone.
+  std::vector<policy::FanOut> fan_out(const std::vector<policy::FanOut>& planned, const date::time_zone& zone,
+                                      TimePoint now);
 
  private:
   struct Impl;

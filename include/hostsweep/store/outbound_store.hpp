@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hostsweep/os/session_lock.hpp"
+#include "hostsweep/policy/status.hpp"
 #include "hostsweep/policy/stuck_policy.hpp"
 #include "hostsweep/store/layout.hpp"
 
@@ -24,7 +25,7 @@ namespace hostsweep::store {
 struct OutboundSnapshot {
   bool exists = false;                   // false: no outbound.db yet; nothing else is set
   bool complete = false;                 // every table of the schema is there (ensure_outbound has nothing to do)
-  std::vector<policy::AckFact> acks;     // every processing_ack row (but see OutboundReadOptions::pending_ids)
+  std::vector<policy::Ack> acks;         // every processing_ack row (but see OutboundReadOptions::pending_ids)
   std::optional<policy::ToolFact> tool;  // container_state row 1; nullopt when table or row is missing
 };
 

@@ -1,7 +1,9 @@
 #pragma once
-// One session, one pass: read what the plan needs, and apply the steps that need no
-// container (sync acks; crashed-container cleanup when no container runs). Used by
-// `hostsweep sweep --once`, `hostsweep explain` and the supervisor's checks.
+// One session, one pass: read the facts (policy::SweepFacts), ask policy::plan_sweep for the
+// plan, and apply its steps that need no container (sync acks; crashed-container cleanup when
+// no container runs; recurrence), each re-decided inside its own transaction. `hostsweep
+// explain` prints the plan of the same facts; `hostsweep sweep --once` and the supervisor's
+// checks run the pass.
 //
 // Blocking (SQLite, file system): never call on an event loop thread.
 
@@ -19,9 +21,11 @@
 
 namespace hostsweep::sweep {
 
-// Everything the plan reads, with no side effect. A container runs when someone holds the
-// session lock, or when the container of a supervisor that died is still alive (the holder
-// record, verified with the kernel); its start time is what its supervisor recorded.
+// Everything the plan reads, with no side effect (but the schema upgrade of an old inbound.db),
+// read as a pass reads it. A container runs when someone holds the session lock, or when the
+// container of a supervisor that died is still alive (the holder record, verified with the
+// kernel); its start time is what its supervisor recorded. So the plan is what the holder's
+// pass would do, or this process's once the lock is free.
 policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now);
 
 // Whether a container of the session may be running, without taking anything: someone holds
@@ -37,7 +41,7 @@ struct PassMemo {
   store::FileVersion outbound_version;
   store::FileVersion inbound_version;
   store::OutboundSnapshot outbound;
-  store::InboundState inbound;
+  policy::InboundFacts inbound;  // as read, before the pass's own writes
 };
 
 // One pass over one session: the supervisor's check and `hostsweep sweep --once` both run it.
@@ -89,14 +93,15 @@ struct PassResult {
 };
 
 // If another process holds the session lock, nothing; if the lock is free but a dead
-// supervisor's container lives on, nothing but reporting the orphan. Otherwise sync acks; then,
-// if no container runs (the session lock is held during the cleanup so that no one starts one
-// meanwhile), retry or fail the orphan claims' messages and
-// delete the claims; if one runs, judge it. A crash between the two writes is harmless: the
-// next pass finds the claims again and decide_retry leaves the already rescheduled messages
-// alone. Then the recurrence fan-out, in the policy's zone, and the summary. Each file is
-// opened at most once, and not at all when the memo shows nothing changed (unless orphan
-// claims wait for their cleanup). Throws Error.
+// supervisor's container lives on, nothing but reporting the orphan. Otherwise the plan of the
+// facts, applied in its order: sync acks; then, if no container runs (the session lock is held
+// during the cleanup so that no one starts one meanwhile), retry or fail the orphan claims'
+// messages and delete the claims; if one runs, its verdict. A crash between the two writes is
+// harmless: the next pass finds the claims again and decide_retry leaves the already
+// rescheduled messages alone. Then the recurrence fan-out, in the policy's zone, and the
+// summary of what the pass left; a start when the plan wakes and work is still due. Each file
+// is opened at most once, and not at all when the memo shows nothing changed and the plan
+// writes nothing (orphan claims waiting for their cleanup are a write). Throws Error.
 PassResult run_pass(PassInput input);
 
 // run_pass with nothing held and nothing to start: what `hostsweep sweep --once` does.
