@@ -7,7 +7,13 @@
 //  * outbound.db commits, heartbeat touches and inbound.db writes by other processes (inotify)
 //    re-check their session: acks are synced, the liveness deadline moves;
 //  * a deadline timer per session fires when its next message becomes due, and another when
-//    its container would become stuck, so neither waits for the sweep.
+//    its container would become stuck (or, holding no claim with nothing due, idle), so neither
+//    waits for the sweep.
+//
+// Every decision about a session is made by the pure machine of policy/session_machine.hpp;
+// this class performs its actions. Time comes from SupervisorOptions::clock (the system's by
+// default; a ManualClock in tests): liveness is measured on its steady clock from changes the
+// supervisor observed, due times on its wall clock.
 //
 // Threading: every member function, and every callback, runs on the executor given to the
 // constructor; that executor must not run handlers concurrently (an io_context run by one
