@@ -17,9 +17,8 @@ void Supervisor::Impl::feed(Session& s, policy::Event event) {
   s.inbox.push_back(std::move(event));
   if (s.feeding) return;
   s.feeding = true;
-  while (!s.inbox.empty()) {
-    auto next = std::move(s.inbox.front());
-    s.inbox.pop_front();
+  for (std::size_t i = 0; i < s.inbox.size(); ++i) {
+    auto next = std::move(s.inbox[i]);  // by value: handling it may append to the inbox
     auto step = policy::transition(std::move(s.state), next, facts(), clock_->now());
     s.state = std::move(step.state);
     for (const auto& action : step.actions) perform(s, action);
@@ -27,6 +26,8 @@ void Supervisor::Impl::feed(Session& s, policy::Event event) {
     s.handed_lock.reset();
     s.handed_orphan.reset();
   }
+  s.inbox.clear();
+  s.inbox.shrink_to_fit();
   s.feeding = false;
   if (s.forgotten) {
     const std::string id = s.id;  // a copy: erasing the session frees s.id

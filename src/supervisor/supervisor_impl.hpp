@@ -18,7 +18,6 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <array>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -59,7 +58,9 @@ struct Session {
   Strand db;  // this session's database work runs here, in order
 
   policy::SessionState state;
-  std::deque<policy::Event> inbox;  // events fed while a transition's actions are performed
+  // Events fed while a transition's actions are performed, handled in order after them. A
+  // vector, not a deque: an empty deque allocates, and there is one per session.
+  std::vector<policy::Event> inbox;
   bool feeding = false;
   bool forgotten = false;  // the machine said Forget: erased once its actions are done
   std::array<std::unique_ptr<Clock::Timer>, 5> timers;  // indexed by policy::Timer
