@@ -41,7 +41,7 @@ Session& session() {
     std::string root = (fs::temp_directory_path() / "hostsweep-fuzz-outbound-XXXXXX").string();
     if (!::mkdtemp(root.data())) fuzz::fail("mkdtemp");
     auto files = store::DataDir(root).session("group", "session");
-    fs::create_directories(files.dir);
+    fs::create_directories(files.dir());
     auto lock = os::SessionLock::try_acquire(files.lock());
     if (!lock) fuzz::fail("session lock taken");
     return Session{std::move(files), std::move(*lock)};

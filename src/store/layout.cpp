@@ -49,7 +49,7 @@ std::string generate_id(std::string_view prefix, TimePoint now) {
 SessionFiles DataDir::session(std::string_view agent_group_id, std::string_view session_id) const {
   validate_id("agent group id", agent_group_id);
   validate_id("session id", session_id);
-  return SessionFiles{sessions_root() / agent_group_id / session_id, run_dir() / "sessions" / agent_group_id / session_id};
+  return SessionFiles(sessions_root() / agent_group_id / session_id, run_dir() / "sessions" / agent_group_id / session_id);
 }
 
 
@@ -76,17 +76,17 @@ void give(int fd, const std::filesystem::path& path, uid_t uid, gid_t gid) {
 }  // namespace
 
 void hand_over_session(const SessionFiles& files, uid_t uid, gid_t gid) {
-  os::UniqueFd dir(::open(files.dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dir) throw_ownership_error(files.dir, "open it", errno);
-  give(dir.get(), files.dir, uid, gid);
+  os::UniqueFd dir(::open(files.dir().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) throw_ownership_error(files.dir(), "open it", errno);
+  give(dir.get(), files.dir(), uid, gid);
   for (const char* name : {"outbound.db", "outbox"}) {
     // O_NONBLOCK: a fifo put in place of the file must not hang the open.
     os::UniqueFd fd(::openat(dir.get(), name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd) {
       if (errno == ENOENT || errno == ELOOP) continue;  // not there yet, or a symlink: nothing to give
-      throw_ownership_error(files.dir / name, "open it", errno);
+      throw_ownership_error(files.dir() / name, "open it", errno);
     }
-    give(fd.get(), files.dir / name, uid, gid);
+    give(fd.get(), files.dir() / name, uid, gid);
   }
 }
 

@@ -129,8 +129,8 @@ Session create_session(const DataDir& data, std::string_view agent_group_id,
   SessionFiles files = data.session(agent_group_id, id);  // validates both ids
 
   std::error_code ec;
-  fs::create_directories(files.dir.parent_path(), ec);
-  if (ec) throw Error(Errc::io_error, fmt::format("{}: {}", files.dir.parent_path().string(), ec.message()));
+  fs::create_directories(files.dir().parent_path(), ec);
+  if (ec) throw Error(Errc::io_error, fmt::format("{}: {}", files.dir().parent_path().string(), ec.message()));
 
   auto registry = detail::open_database(data.registry(), Access::create);
   return guarded(data.registry(), [&] {
@@ -139,14 +139,14 @@ Session create_session(const DataDir& data, std::string_view agent_group_id,
     SQLite::Statement taken(registry, "SELECT 1 FROM sessions WHERE id = ?");
     taken.bind(1, id);
     if (taken.executeStep()) throw Error(Errc::already_exists, fmt::format("session \"{}\" already exists", id));
-    if (fs::exists(files.dir, ec)) {
+    if (fs::exists(files.dir(), ec)) {
       throw Error(Errc::already_exists,
-                  fmt::format("{} already exists but is not registered; move it away first", files.dir.string()));
+                  fmt::format("{} already exists but is not registered; move it away first", files.dir().string()));
     }
 
     // Built under a temporary name and renamed into place, so no one ever sees half a session.
-    DirectoryGuard staging{files.dir.parent_path() / fmt::format(".{}.creating", generate_id("tmp", now))};
-    build_session_files(SessionFiles{staging.path});
+    DirectoryGuard staging{files.dir().parent_path() / fmt::format(".{}.creating", generate_id("tmp", now))};
+    build_session_files(SessionFiles(staging.path));
 
     SessionRecord record{id, std::string(agent_group_id), "active", "stopped", std::nullopt,
                          policy::format_iso8601(now)};
@@ -160,13 +160,13 @@ Session create_session(const DataDir& data, std::string_view agent_group_id,
     insert.bind(5, record.created_at);
     insert.exec();
 
-    fs::rename(staging.path, files.dir, ec);
-    if (ec) throw Error(Errc::io_error, fmt::format("{}: {}", files.dir.string(), ec.message()));
+    fs::rename(staging.path, files.dir(), ec);
+    if (ec) throw Error(Errc::io_error, fmt::format("{}: {}", files.dir().string(), ec.message()));
     staging.armed = false;
     try {
       txn.commit();
     } catch (...) {
-      fs::remove_all(files.dir, ec);
+      fs::remove_all(files.dir(), ec);
       throw;
     }
     return Session{std::move(record), files};
@@ -223,13 +223,13 @@ Session find_session(const DataDir& data, std::string_view session_id) {
   }
   Session session = session_of(data, std::move(*row));
   std::error_code ec;
-  if (!fs::is_directory(session.files.dir, ec)) {
+  if (!fs::is_directory(session.files.dir(), ec)) {
     throw Error(Errc::not_found,
-                fmt::format("session \"{}\": its directory {} is missing", session_id, session.files.dir.string()));
+                fmt::format("session \"{}\": its directory {} is missing", session_id, session.files.dir().string()));
   }
   if (!fs::is_regular_file(session.files.inbound(), ec)) {
     throw Error(Errc::corrupt_file,
-                fmt::format("{} is not a session directory (no inbound.db)", session.files.dir.string()));
+                fmt::format("{} is not a session directory (no inbound.db)", session.files.dir().string()));
   }
   return session;
 }

@@ -4,6 +4,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/system_timer.hpp>
 
+#include <optional>
+
 namespace hostsweep::supervisor {
 namespace asio = boost::asio;
 
@@ -16,32 +18,36 @@ auto unless_cancelled(std::function<void()> handler) {
   };
 }
 
+// Each asio timer is made when first armed: a timer is mostly armed on one clock only.
 class SystemTimer : public Clock::Timer {
  public:
-  explicit SystemTimer(asio::any_io_executor executor) : steady_(executor), wall_(executor) {}
+  explicit SystemTimer(asio::any_io_executor executor) : executor_(std::move(executor)) {}
 
   void arm_after(Duration after, std::function<void()> handler) override {
     cancel();
-    steady_.expires_after(after);
-    steady_.async_wait(unless_cancelled(std::move(handler)));
+    if (!steady_) steady_.emplace(executor_);
+    steady_->expires_after(after);
+    steady_->async_wait(unless_cancelled(std::move(handler)));
   }
 
   // asio's system_timer re-reads the wall clock each time the reactor waits (at least every
   // few minutes), so a step of the wall clock moves the wait with it.
   void arm_at_wall(TimePoint at, std::function<void()> handler) override {
     cancel();
-    wall_.expires_at(std::chrono::time_point_cast<asio::system_timer::duration>(at));
-    wall_.async_wait(unless_cancelled(std::move(handler)));
+    if (!wall_) wall_.emplace(executor_);
+    wall_->expires_at(std::chrono::time_point_cast<asio::system_timer::duration>(at));
+    wall_->async_wait(unless_cancelled(std::move(handler)));
   }
 
   void cancel() override {
-    steady_.cancel();
-    wall_.cancel();
+    if (steady_) steady_->cancel();
+    if (wall_) wall_->cancel();
   }
 
  private:
-  asio::steady_timer steady_;
-  asio::system_timer wall_;
+  asio::any_io_executor executor_;
+  std::optional<asio::steady_timer> steady_;
+  std::optional<asio::system_timer> wall_;
 };
 
 class SystemClock : public Clock {

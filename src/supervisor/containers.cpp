@@ -11,7 +11,7 @@
 namespace hostsweep::supervisor {
 
 runtime::ContainerSpec Supervisor::Impl::container_spec(const Session& s) const {
-  return {s.files.dir.string(), s.id, s.agent_group_id, runtime::container_name(s.agent_group_id, s.id),
+  return {s.files.dir().string(), s.id, s.agent_group_id, runtime::container_name(s.agent_group_id, s.id),
           instance_->install_id};
 }
 
@@ -224,8 +224,9 @@ void Supervisor::Impl::await_end(Session& s) {
   if (populated || unreadable) {
     // inotify tells when cgroup.events changes (watch_cgroup); a poll stands in where it cannot.
     if (!s.cgroup_watched || unreadable) {
-      s.end_poll.expires_after(std::chrono::milliseconds(50));
-      s.end_poll.async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
+      if (!s.end_poll) s.end_poll = std::make_unique<asio::steady_timer>(home_);
+      s.end_poll->expires_after(std::chrono::milliseconds(50));
+      s.end_poll->async_wait([weak = weak_from_this(), id = s.id](boost::system::error_code ec) {
         if (ec) return;
         auto self = weak.lock();
         if (!self) return;
@@ -240,7 +241,7 @@ void Supervisor::Impl::await_end(Session& s) {
 void Supervisor::Impl::container_ended(Session& s) {
   if (!s.ending) return;
   s.ending = false;
-  s.end_poll.cancel();
+  if (s.end_poll) s.end_poll->cancel();
   os::remove_holder_record(s.files.holder_record());
   if (s.cgroup) {
     unwatch_cgroup(s);

@@ -40,7 +40,7 @@ void Supervisor::Impl::start_watching() {
 
 void Supervisor::Impl::watch(Session& s) {
   if (!watcher_ || !watcher_->is_open()) return;
-  auto ec = watcher_->add(s.id, s.files.dir);
+  auto ec = watcher_->add(s.id, s.files.dir());
   s.watched = !ec;
   // Logged once: at the kernel's watch limit every further session would say the same.
   if (ec && !reported_watch_limit_) {

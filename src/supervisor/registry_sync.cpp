@@ -73,7 +73,7 @@ void Supervisor::Impl::reconcile(std::map<std::string, store::Session>& listed, 
     }
     // Inserted before `known`, which stays valid: the walk goes on from there.
     auto session =
-        std::make_unique<Session>(home_, asio::make_strand(pool_.get_executor()), std::move(listed_session), *clock_);
+        std::make_unique<Session>(asio::make_strand(pool_.get_executor()), std::move(listed_session));
     emit_for(*session, EventKind::session_added);
     watch(*session);
     sessions_.emplace(id, std::move(session));

@@ -53,7 +53,7 @@ void Supervisor::Impl::perform(Session& s, const policy::Action& action) {
   } else if (auto* arm = std::get_if<act::Arm>(&action)) {
     arm_timer(s, arm->timer, arm->after);
   } else if (auto* cancel = std::get_if<act::Cancel>(&action)) {
-    s.timer(cancel->timer).cancel();
+    if (auto& timer = s.timer(cancel->timer)) timer->cancel();
   } else if (auto* notice = std::get_if<act::Emit>(&action)) {
     emit_notice(s, *notice);
   } else if (std::holds_alternative<act::Forget>(action)) {
@@ -66,8 +66,10 @@ void Supervisor::Impl::arm_timer(Session& s, policy::Timer timer, Duration after
   auto fire = [weak = weak_from_this(), id = s.id, timer] {
     if (auto self = weak.lock()) self->on_timer(id, timer);
   };
-  if (timer == policy::Timer::due) s.timer(timer).arm_at_wall(clock_->wall_now() + after, std::move(fire));
-  else s.timer(timer).arm_after(after, std::move(fire));
+  auto& armed = s.timer(timer);
+  if (!armed) armed = clock_->make_timer(home_);
+  if (timer == policy::Timer::due) armed->arm_at_wall(clock_->wall_now() + after, std::move(fire));
+  else armed->arm_after(after, std::move(fire));
 }
 
 void Supervisor::Impl::on_timer(const std::string& id, policy::Timer timer) {

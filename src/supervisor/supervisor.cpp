@@ -55,14 +55,8 @@ void lower_this_threads_priority() {
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kPoolNiceness);
 }
 
-Session::Session(asio::any_io_executor home, Strand db_strand, store::Session s, Clock& clock)
-    : id(s.record.id),
-      agent_group_id(s.record.agent_group_id),
-      files(std::move(s.files)),
-      db(std::move(db_strand)),
-      end_poll(home) {
-  for (auto& t : timers) t = clock.make_timer(home);
-}
+Session::Session(Strand db_strand, store::Session s)
+    : id(s.record.id), agent_group_id(s.record.agent_group_id), files(std::move(s.files)), db(std::move(db_strand)) {}
 
 Supervisor::Impl::Impl(asio::any_io_executor executor, store::DataDir data, SupervisorOptions options,
                        EventHandler on_event)

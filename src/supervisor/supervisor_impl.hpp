@@ -50,7 +50,7 @@ void lower_this_threads_priority();
 // One supervised session: what the machine remembers of it, and what the supervisor holds for
 // it. Owned by Supervisor::Impl::sessions_.
 struct Session {
-  Session(asio::any_io_executor home, Strand db_strand, store::Session s, Clock& clock);
+  Session(Strand db_strand, store::Session s);
 
   std::string id;
   std::string agent_group_id;
@@ -63,7 +63,9 @@ struct Session {
   std::vector<policy::Event> inbox;
   bool feeding = false;
   bool forgotten = false;  // the machine said Forget: erased once its actions are done
-  std::array<std::unique_ptr<Clock::Timer>, 5> timers;  // indexed by policy::Timer
+  // Indexed by policy::Timer; each made when first armed (most sessions arm none of them,
+  // and at 10,000 sessions the timers were a third of the supervisor's memory).
+  std::array<std::unique_ptr<Clock::Timer>, 5> timers;
 
   // The container, while any process of it lives: ours (`child`, its first process, until it
   // exits), or an orphan of a supervisor that died, adopted to be stopped (`orphan`). With a
@@ -77,7 +79,7 @@ struct Session {
   bool orphan_leads_group = false;  // verified: the orphan's leader still leads its process group
   bool ending = false;              // the first process is gone; waiting for the rest (cgroup)
   bool cgroup_watched = false;      // inotify reports its cgroup.events
-  asio::steady_timer end_poll;      // polls a cgroup's end where it cannot be watched (real time)
+  std::unique_ptr<asio::steady_timer> end_poll;  // polls a cgroup's end where it cannot be watched (real time); made when needed
   std::vector<std::unique_ptr<runtime::ChildProcess>> stoppers;  // the runtime's stop commands running
   std::optional<os::SessionLock> lock;  // held, on our own fd, from start until cleanup is done
   std::uint64_t generation = 0;         // tells stale callbacks from current ones
@@ -93,7 +95,7 @@ struct Session {
   std::string last_os_error;  // a cgroup operation's error, said once
 
   bool has_container() const { return child || orphan || ending; }
-  Clock::Timer& timer(policy::Timer t) { return *timers[static_cast<std::size_t>(t)]; }
+  std::unique_ptr<Clock::Timer>& timer(policy::Timer t) { return timers[static_cast<std::size_t>(t)]; }
 };
 
 class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {

@@ -73,7 +73,7 @@ Choice choose_behavior(const Options& options, const ContainerSide& side, std::u
     return {parse_behavior(line), fmt::format(".fake-agent line {} of {}", std::min<std::uint64_t>(start, lines.size()),
                                               lines.size())};
   } catch (const Error& e) {
-    throw Error(e.code(), fmt::format("{}: {}", (side.files().dir / ".fake-agent").string(), e.what()));
+    throw Error(e.code(), fmt::format("{}: {}", (side.files().dir() / ".fake-agent").string(), e.what()));
   }
 }
 

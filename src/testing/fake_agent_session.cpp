@@ -108,7 +108,7 @@ std::int64_t next_odd_seq(std::int64_t max_seq) {
 }
 
 std::uint64_t ContainerSide::count_start() const {
-  auto path = files_.dir / ".fake-agent-starts";
+  auto path = files_.dir() / ".fake-agent-starts";
   Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (fd.get() < 0) throw io_error(path, "cannot open the start counter", errno);
   if (::flock(fd.get(), LOCK_EX) != 0) throw io_error(path, "cannot lock the start counter", errno);
@@ -130,7 +130,7 @@ std::uint64_t ContainerSide::count_start() const {
 }
 
 std::optional<std::string> ContainerSide::read_script() const {
-  auto path = files_.dir / ".fake-agent";
+  auto path = files_.dir() / ".fake-agent";
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;
   std::ifstream in(path, std::ios::binary);

@@ -35,7 +35,7 @@ struct Reply {
 
 class ContainerSide {
  public:
-  explicit ContainerSide(std::filesystem::path session_dir) : files_{std::move(session_dir)} {}
+  explicit ContainerSide(const std::filesystem::path& session_dir) : files_(session_dir) {}
 
   const store::SessionFiles& files() const noexcept { return files_; }
 

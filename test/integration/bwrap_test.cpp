@@ -112,7 +112,7 @@ TEST(Bwrap, AnEnqueuedMessageIsCompletedInTheSandboxWhichSeesTheSessionAtWorkspa
   EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
   // The session at /workspace (the working directory and {session_dir}); no lock in sight,
   // neither as a descriptor nor as a file.
-  EXPECT_EQ(read_file(s.files.dir / ".sandbox-seen"), "/workspace /workspace 0 0\n");
+  EXPECT_EQ(read_file(s.files.dir() / ".sandbox-seen"), "/workspace /workspace 0 0\n");
 }
 
 TEST(Bwrap, ACrashAfterClaimIsRetriedAndCompletedByTheNextSandbox) {

@@ -30,7 +30,7 @@ TEST(Daemon, SigkilledMidMessageAndRestartedLosesNothing) {
   TempDir tmp;
   store::DataDir data(tmp.path() / "data");
   auto session = store::create_session(data, "g", std::string("s1"), policy::now_utc());
-  write_file(session.files.dir / ".fake-agent", "hang-after-claim\nnormal\n");
+  write_file(session.files.dir() / ".fake-agent", "hang-after-claim\nnormal\n");
   auto id = store::enqueue(session.files, {.content = "important"}, policy::now_utc()).id;
   auto log = tmp.path() / "daemon.log";
   std::vector<std::string> args = {
@@ -108,7 +108,7 @@ TEST(Daemon, AStopThatMustAbandonACleanupExitsOneAndSaysWhy) {
   TempDir tmp;
   store::DataDir data(tmp.path() / "data");
   auto session = store::create_session(data, "g", std::string("s1"), policy::now_utc());
-  write_file(session.files.dir / ".fake-agent", "hang-after-claim\n");
+  write_file(session.files.dir() / ".fake-agent", "hang-after-claim\n");
   store::enqueue(session.files, {.content = "important"}, policy::now_utc());
   auto log = tmp.path() / "daemon.log";
   pid_t daemon = spawn_daemon({"run", "--data-dir", data.root().string(), "--log-format", "json", "--sweep-interval",
@@ -120,7 +120,7 @@ TEST(Daemon, AStopThatMustAbandonACleanupExitsOneAndSaysWhy) {
   ASSERT_GT(daemon, 0);
   ASSERT_TRUE(eventually([&] { return !policy::claimed_ids(store::read_outbound(session.files).acks).empty(); }))
       << read_file(log);
-  replace_with_directory(session.files.outbound(), session.files.dir / "outbound.away");
+  replace_with_directory(session.files.outbound(), session.files.dir() / "outbound.away");
   ::kill(daemon, SIGTERM);
   int status = 0;
   ::waitpid(daemon, &status, 0);

@@ -92,7 +92,7 @@ struct DockerFixture : ::testing::Test {
 // A container stuck on its claim is stopped by `docker stop --time <grace> <name>`, whose process
 // the daemon reaps; the retry completes the message. Every container is labelled with the install.
 TEST_F(DockerFixture, AStuckContainerIsStoppedByNameAndTheStopLeavesNoZombie) {
-  write_file(session.files.dir / ".fake-agent", "hang-after-claim\nnormal\n");
+  write_file(session.files.dir() / ".fake-agent", "hang-after-claim\nnormal\n");
   auto id = store::enqueue(session.files, {.content = "hello"}, policy::now_utc()).id;
   pid_t daemon = spawn_program(HOSTSWEEP_CLI_PATH, daemon_args("500ms"), log, log);
   ASSERT_GT(daemon, 0);
@@ -119,7 +119,7 @@ TEST_F(DockerFixture, AStuckContainerIsStoppedByNameAndTheStopLeavesNoZombie) {
 // sweep, so the retry neither collides with its name nor runs beside it; another install's
 // container, with another label, is left alone.
 TEST_F(DockerFixture, ContainersLeftByAKilledDaemonAreStoppedByLabelBeforeAnythingStarts) {
-  write_file(session.files.dir / ".fake-agent", "hang-after-claim\nnormal\n");
+  write_file(session.files.dir() / ".fake-agent", "hang-after-claim\nnormal\n");
   auto id = store::enqueue(session.files, {.content = "hello"}, policy::now_utc()).id;
   // Another install's container: a process the stand-in lists under another label.
   pid_t neighbour = spawn_program("/bin/sleep", {"600"}, tmp.path() / "n.out", tmp.path() / "n.out");

@@ -64,8 +64,8 @@ TEST(Hostile, AForgedLockRecordNeverSignalsAnotherProcess) {
   SupervisorHarness h;
   auto s = h.create_session("s1");
   auto forged = std::to_string(victim.pid()) + " 2026-01-01T00:00:00Z 999999999\n";
-  { std::ofstream(s.files.dir / ".hostsweep.lock") << forged; }  // where the old lock record lived
-  os::make_private_directories(s.files.host_dir);
+  { std::ofstream(s.files.dir() / ".hostsweep.lock") << forged; }  // where the old lock record lived
+  os::make_private_directories(s.files.host_dir());
   auto identity = os::identify(victim.pid());
   ASSERT_TRUE(identity);
   os::write_holder_record(s.files.holder_record(), {.container = {victim.pid(), identity->start_ticks + 7},
@@ -120,7 +120,7 @@ void escapee_story(SupervisorHarness& h, bool expect_escapee_dead) {
   EXPECT_EQ(h.message("s1", id).tries, 1);
   EXPECT_EQ(h.count(EventKind::container_started), 2) << h.story();
   pid_t escapee = 0;
-  std::ifstream(s.files.dir / "escapee.pid") >> escapee;
+  std::ifstream(s.files.dir() / "escapee.pid") >> escapee;
   ASSERT_GT(escapee, 1);
   if (expect_escapee_dead) {
     EXPECT_TRUE(h.wait_for([&] { return !alive(escapee); })) << "the setsid escapee outlived its container";
@@ -160,7 +160,7 @@ TEST(Hostile, AContainerKilledMidTransactionIsRolledBackAndItsMessageRetried) {
   SupervisorHarness h(options);
   auto s = h.create_session("s1", {"crash-after-claim", "normal"});
   auto id = h.enqueue("s1");
-  std::ofstream(s.files.dir / "torn.sql") << "PRAGMA cache_size=2;\n"
+  std::ofstream(s.files.dir() / "torn.sql") << "PRAGMA cache_size=2;\n"
                                              "BEGIN IMMEDIATE;\n"
                                              "UPDATE processing_ack SET status='completed';\n"
                                              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<3000)\n"
@@ -177,7 +177,7 @@ TEST(Hostile, AContainerKilledMidTransactionIsRolledBackAndItsMessageRetried) {
   for (const auto& e : h.of(EventKind::session_error))
     EXPECT_NE(e.reason.find("has a hot journal"), std::string::npos) << h.story();
   h.stop();
-  EXPECT_TRUE(std::filesystem::exists(s.files.dir / "torn"));  // the first container did get that far
+  EXPECT_TRUE(std::filesystem::exists(s.files.dir() / "torn"));  // the first container did get that far
   EXPECT_FALSE(std::filesystem::exists(s.files.outbound().string() + "-journal"));
   SQLite::Database db(s.files.outbound().string(), SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
@@ -229,8 +229,8 @@ TEST(Hostile, SymlinkedSessionFilesAreRefusedAndTheSessionRecoversWhenTheyGo) {
 
   // The links go (the container's own file back in place): the session recovers.
   for (const char* link : {"outbound.db", ".heartbeat", "outbound.db-journal", ".hostsweep.lock"})
-    std::filesystem::remove(s.files.dir / link);
-  std::filesystem::rename(s.files.dir / "outbound.real", s.files.outbound());
+    std::filesystem::remove(s.files.dir() / link);
+  std::filesystem::rename(s.files.dir() / "outbound.real", s.files.outbound());
   ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
   EXPECT_EQ(h.message("s1", id).tries, 1);
   EXPECT_EQ(h.count(EventKind::container_started, "s1"), 2) << h.story();

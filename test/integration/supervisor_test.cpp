@@ -300,7 +300,7 @@ TEST(Supervisor, AStopWhoseCleanupKeepsFailingCompletesAndReportsWhatItLeft) {
   h.start();
   auto id = h.enqueue("s1");
   ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
-  replace_with_directory(s.files.outbound(), s.files.dir / "outbound.away");
+  replace_with_directory(s.files.outbound(), s.files.dir() / "outbound.away");
   h.stop();  // fails the test if the stop does not complete
   EXPECT_TRUE(h.supervisor_stopped_with_abandoned_work());
   auto errors = h.of(EventKind::session_error);
@@ -311,7 +311,7 @@ TEST(Supervisor, AStopWhoseCleanupKeepsFailingCompletesAndReportsWhatItLeft) {
   EXPECT_GT(h.count(EventKind::session_error, "s1"), 1) << "the cleanup was not retried\n" << h.story();
 
   // The file is back: the next supervisor finishes the cleanup and the message.
-  restore_from(s.files.outbound(), s.files.dir / "outbound.away");
+  restore_from(s.files.outbound(), s.files.dir() / "outbound.away");
   h.start();
   ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
   h.stop();
@@ -329,12 +329,12 @@ TEST(Supervisor, AStopRetriesAFailedCleanupUntilTheFileRecovers) {
   h.start();
   auto id = h.enqueue("s1");
   ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
-  replace_with_directory(s.files.outbound(), s.files.dir / "outbound.away");
+  replace_with_directory(s.files.outbound(), s.files.dir() / "outbound.away");
   bool stopped = false;
   h.supervisor().async_stop([&] { stopped = true; });
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_error, "s1") > 0; })) << h.story();
   EXPECT_FALSE(stopped);
-  restore_from(s.files.outbound(), s.files.dir / "outbound.away");
+  restore_from(s.files.outbound(), s.files.dir() / "outbound.away");
   ASSERT_TRUE(h.wait_for([&] { return stopped; })) << h.story();
   EXPECT_FALSE(h.supervisor().stop_abandoned_work()) << h.story();
   EXPECT_EQ(h.message("s1", id).status, policy::MessageStatus::pending);
@@ -401,7 +401,7 @@ TEST(Supervisor, ContainersRunAsTheConfiguredAccountAndCanWriteTheirFiles) {
   h.start();
   auto id = h.enqueue("s1");
   ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
-  std::ifstream ids(s.files.dir / "uid");
+  std::ifstream ids(s.files.dir() / "uid");
   uid_t uid = 0;
   gid_t gid = 0;
   ids >> uid >> gid;

@@ -100,7 +100,7 @@ TEST(DaemonOps, MetricsEndpointCountsACrashAndItsRetry) {
   TempDir tmp;
   store::DataDir data(tmp.path() / "data");
   auto session = store::create_session(data, "g", std::string("s1"), policy::now_utc());
-  write_file(session.files.dir / ".fake-agent", "crash-after-claim\nnormal\n");
+  write_file(session.files.dir() / ".fake-agent", "crash-after-claim\nnormal\n");
   store::enqueue(session.files, {.content = "hello"}, policy::now_utc());
   auto log = tmp.path() / "daemon.log";
   pid_t pid = spawn_with_env(HOSTSWEEP_CLI_PATH,

@@ -368,7 +368,7 @@ TEST_F(HostileSessionTest, ALockedReadOpensTheFileForWritingOnlyToRollBack) {
   add_ack(files.outbound(), "a", "completed");
   int watch = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   ASSERT_GE(watch, 0);
-  ASSERT_GE(::inotify_add_watch(watch, files.dir.c_str(), IN_CLOSE_WRITE), 0);
+  ASSERT_GE(::inotify_add_watch(watch, files.dir().c_str(), IN_CLOSE_WRITE), 0);
   auto closed_after_writing = [&] {
     std::vector<std::string> names;
     alignas(inotify_event) char buffer[4096];
@@ -498,14 +498,14 @@ TEST_F(HostileSessionTest, HandingOverASessionFollowsNoLinkAndRefusesAHardLinked
   };
   fs::create_directory(files.outbox());
   hand_over_session(files, 65534, 65534);
-  EXPECT_EQ(owner(files.dir), 65534u);
+  EXPECT_EQ(owner(files.dir()), 65534u);
   EXPECT_EQ(owner(files.outbound()), 65534u);
   EXPECT_EQ(owner(files.outbox()), 65534u);
   EXPECT_EQ(owner(files.inbound()), 0u);
 
   const auto target = host.path() / "precious";
   write_file(target, "host data");
-  fs::rename(files.outbound(), files.dir / "moved.db");
+  fs::rename(files.outbound(), files.dir() / "moved.db");
   fs::create_symlink(target, files.outbound());
   hand_over_session(files, 65534, 65534);
   EXPECT_EQ(owner(target), 0u);

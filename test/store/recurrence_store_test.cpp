@@ -134,7 +134,7 @@ TEST_F(RecurrenceStoreTest, FailureMode7_ACrashMidFanOutNeverDuplicatesASeries) 
     fan_out_recurrences(files, new_york, kNow);
     ::_exit(0);
   }
-  auto journal = files.dir / "inbound.db-journal";
+  auto journal = files.dir() / "inbound.db-journal";
   for (int i = 0; i < 20000 && !std::filesystem::exists(journal); ++i) std::this_thread::sleep_for(50us);
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);

@@ -99,7 +99,7 @@ TEST_F(RegistryTest, EachBadRowIsSkippedWithOneErrorThatNamesIt) {
 
   auto listing = store::list_sessions_checked(data, false);
   EXPECT_EQ(ids(listing.sessions), (std::vector<std::string>{"s1", "s3"}));
-  EXPECT_EQ(listing.sessions[0].files.dir, data.sessions_root() / "group" / "s1");
+  EXPECT_EQ(listing.sessions[0].files.dir(), data.sessions_root() / "group" / "s1");
   EXPECT_EQ(listing.sessions[1].record.agent_group_id, "group") << "the first row inserted is the session";
   ASSERT_EQ(listing.bad_rows.size(), 11u);
   for (const auto& e : listing.bad_rows) {
@@ -177,7 +177,7 @@ TEST_F(RegistryTest, FindSessionGivesOneClearErrorForABadRow) {
   // The same message as in the listing.
   EXPECT_EQ(message_of(store::list_sessions_checked(data, false), row(bad_group)), e5->what());
   // A second row does not change which session an id is.
-  EXPECT_EQ(store::find_session(data, "s1").files.dir, data.sessions_root() / "group" / "s1");
+  EXPECT_EQ(store::find_session(data, "s1").files.dir(), data.sessions_root() / "group" / "s1");
   auto bad_ask = error_of("../x");
   ASSERT_TRUE(bad_ask);
   EXPECT_EQ(bad_ask->code(), Errc::invalid_argument);

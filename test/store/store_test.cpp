@@ -74,7 +74,7 @@ Errc error_of(const std::function<void()>& f) {
 TEST_F(StoreTest, CreateSessionBuildsBothFilesWithTheirSchemas) {
   auto s = make_session();
   EXPECT_TRUE(std::filesystem::is_directory(s.files.outbox()));
-  EXPECT_EQ(s.files.dir, tmp.path() / "data" / "sessions" / "group" / "s1");
+  EXPECT_EQ(s.files.dir(), tmp.path() / "data" / "sessions" / "group" / "s1");
   SQLite::Database in(s.files.inbound().string());
   for (const char* table : {"messages_in", "delivered", "destinations", "session_routing"}) {
     EXPECT_TRUE(in.tableExists(table)) << table;
@@ -90,7 +90,7 @@ TEST_F(StoreTest, CreateSessionBuildsBothFilesWithTheirSchemas) {
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].record.agent_group_id, "group");
   EXPECT_EQ(listed[0].record.status, "active");
-  EXPECT_EQ(find_session(data, "s1").files.dir, s.files.dir);
+  EXPECT_EQ(find_session(data, "s1").files.dir(), s.files.dir());
 }
 
 TEST_F(StoreTest, CreateSessionGeneratesAValidId) {

@@ -59,7 +59,7 @@ class SupervisorHarness {
   // A session whose containers behave as `script` says, one line per start (the last repeats).
   store::Session create_session(const std::string& id, const std::vector<std::string>& script = {"normal"}) {
     auto session = store::create_session(data_, "group", id, policy::now_utc());
-    std::ofstream out(session.files.dir / ".fake-agent");
+    std::ofstream out(session.files.dir() / ".fake-agent");
     for (const auto& line : script) out << line << '\n';
     sessions_[id] = session.files;
     return session;

@@ -187,7 +187,7 @@ TEST_F(PlanApplied, ARunningContainerIsSettledAndJudgedNotCleanedUp) {
   // The supervisor's own container: it holds the lock and recorded when the container started.
   auto lock = os::SessionLock::try_acquire(f.lock());
   ASSERT_TRUE(lock);
-  os::make_private_directories(f.host_dir);
+  os::make_private_directories(f.host_dir());
   const auto started = now - 10min;
   os::write_holder_record(f.holder_record(), {.container = os::self_identity(), .started_at = started,
                                               .supervisor = os::self_identity()});

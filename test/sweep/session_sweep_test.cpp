@@ -114,7 +114,7 @@ TEST_F(SweepTest, ALiveOrphanOfADeadSupervisorIsReportedAndNothingIsWritten) {
   }
   auto identity = os::identify(child);
   ASSERT_TRUE(identity);
-  os::make_private_directories(files.host_dir);
+  os::make_private_directories(files.host_dir());
   os::write_holder_record(files.holder_record(), {.container = *identity, .started_at = now - 1min,
                                                   .supervisor = {999999, 1}});
   auto outcome = sweep_once(files, policy, now);
@@ -142,7 +142,7 @@ TEST_F(SweepTest, ARecordWhosePidWasReusedIsStale) {
   store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
   claim("m", now - 30min);
   auto self = os::self_identity();
-  os::make_private_directories(files.host_dir);
+  os::make_private_directories(files.host_dir());
   os::write_holder_record(files.holder_record(), {.container = {self.pid, self.start_ticks + 1},
                                                   .started_at = now - 1min, .supervisor = {999999, 1}});
   auto outcome = sweep_once(files, policy, now);

@@ -121,7 +121,7 @@ class FakeAgentTest : public ::testing::Test {
   std::filesystem::path log_path = tmp.path() / "agent.log";
 
   std::vector<std::string> args(const std::vector<std::string>& extra, bool idle_exit = true) const {
-    std::vector<std::string> a{"--session-dir", files.dir.string(), "--poll-interval", "10ms", "--work-time", "20ms",
+    std::vector<std::string> a{"--session-dir", files.dir().string(), "--poll-interval", "10ms", "--work-time", "20ms",
                                "--heartbeat-interval", "10ms"};
     if (idle_exit) a.insert(a.end(), {"--idle-exit", "300ms"});
     a.insert(a.end(), extra.begin(), extra.end());
@@ -303,15 +303,15 @@ TEST_F(FakeAgentTest, TheNextStartDeletesLeftoverClaimsAndClaimsAgain) {
 }
 
 TEST_F(FakeAgentTest, ScriptFileGivesEachStartItsLineRepeatsTheLastAndLosesToTheFlag) {
-  write_file(files.dir / ".fake-agent", "# one behavior per start\nexit-immediately 3\n\n  exit-immediately 4  \r\n");
+  write_file(files.dir() / ".fake-agent", "# one behavior per start\nexit-immediately 3\n\n  exit-immediately 4  \r\n");
   EXPECT_EQ(run_agent(), 3) << log();
   EXPECT_EQ(run_agent(), 4) << log();
   EXPECT_EQ(run_agent(), 4) << log();
   EXPECT_EQ(run_agent({"--behavior", "exit-immediately 7"}), 7) << log();
-  EXPECT_EQ(read_file(files.dir / ".fake-agent-starts"), "4\n");
+  EXPECT_EQ(read_file(files.dir() / ".fake-agent-starts"), "4\n");
 
   enqueue("m1");
-  write_file(files.dir / ".fake-agent", "fail\nnormal\n");
+  write_file(files.dir() / ".fake-agent", "fail\nnormal\n");
   EXPECT_EQ(run_agent(), 0) << log();  // start 5: the last line, normal
   EXPECT_EQ(ack_status("m1"), "completed");
 }
@@ -479,7 +479,7 @@ TEST_F(FakeAgentTest, UnknownBehaviorIsAnErrorThatTouchesNothing) {
   EXPECT_EQ(run_agent({"--behavior", "exit-immediately"}), 2);
   EXPECT_NE(log().find("expected \"exit-immediately CODE\""), std::string::npos) << log();
 
-  write_file(files.dir / ".fake-agent", "wobble\n");
+  write_file(files.dir() / ".fake-agent", "wobble\n");
   EXPECT_EQ(run_agent(), 2);
   EXPECT_NE(log().find(".fake-agent: behavior \"wobble\": unknown behavior"), std::string::npos) << log();
   EXPECT_EQ(ack_status("m1"), "<none>");

@@ -26,18 +26,35 @@ std::string generate_id(std::string_view prefix, TimePoint now);
 // directory for it, which no container can reach (DATA_DIR/run/sessions/<group>/<session>/,
 // under a 0700 DATA_DIR/run/). What decides whom the supervisor signals, and who may run the
 // session, lives only in the latter (FAILURE-MODES.md 11, 12).
-struct SessionFiles {
-  std::filesystem::path dir;
-  std::filesystem::path host_dir;  // empty for a directory that is not (yet) a registered session
+//
+// Kept as text: a std::filesystem::path holds each of its components apart (about a kilobyte
+// for a session's two directories), and a supervisor keeps one of these per session.
+class SessionFiles {
+ public:
+  SessionFiles() = default;
+  // `host_dir` is empty for a directory that is not (yet) a registered session.
+  explicit SessionFiles(const std::filesystem::path& dir, const std::filesystem::path& host_dir = {})
+      : dir_(dir.native()), host_dir_(host_dir.native()) {}
 
-  std::filesystem::path inbound() const { return dir / "inbound.db"; }
-  std::filesystem::path outbound() const { return dir / "outbound.db"; }
-  std::filesystem::path heartbeat() const { return dir / ".heartbeat"; }
-  std::filesystem::path outbox() const { return dir / "outbox"; }
+  std::filesystem::path dir() const { return dir_; }
+  std::filesystem::path host_dir() const { return host_dir_; }
+  std::filesystem::path inbound() const { return in_dir("inbound.db"); }
+  std::filesystem::path outbound() const { return in_dir("outbound.db"); }
+  std::filesystem::path heartbeat() const { return in_dir(".heartbeat"); }
+  std::filesystem::path outbox() const { return in_dir("outbox"); }
   // Held by whoever runs this session's container or writes its files: see os/session_lock.hpp.
-  std::filesystem::path lock() const { return host_dir / "lock"; }
+  std::filesystem::path lock() const { return in_host_dir("lock"); }
   // What the supervisor that runs the container recorded about it: see os/holder_record.hpp.
-  std::filesystem::path holder_record() const { return host_dir / "holder"; }
+  std::filesystem::path holder_record() const { return in_host_dir("holder"); }
+
+  friend bool operator==(const SessionFiles&, const SessionFiles&) = default;
+
+ private:
+  std::filesystem::path in_dir(std::string_view name) const { return dir() / name; }
+  std::filesystem::path in_host_dir(std::string_view name) const { return host_dir() / name; }
+
+  std::string dir_;
+  std::string host_dir_;
 };
 
 // DATA_DIR/hostsweep.db is the registry; DATA_DIR/sessions/<group>/<session>/ the sessions.
