@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "hostsweep/os/log_file.hpp"
 #include "supervisor_impl.hpp"
 
 namespace hostsweep::supervisor {
@@ -13,6 +14,49 @@ namespace hostsweep::supervisor {
 runtime::ContainerSpec Supervisor::Impl::container_spec(const Session& s) const {
   return {s.files.dir.string(), s.id, s.agent_group_id, runtime::container_name(s.agent_group_id, s.id),
           instance_->install_id};
+}
+
+// The pipes for a container's stdout and stderr, and where their lines go. A log file that
+// cannot be opened (a symlink planted in its place, a full disk) is reported and the output
+// dropped: the container still runs, and still cannot block on a full pipe.
+std::unique_ptr<runtime::ContainerOutput> Supervisor::Impl::open_output(Session& s) {
+  const auto& log = options_.container_log;
+  std::unique_ptr<runtime::OutputSink> sink;
+  switch (log.mode) {
+    case ContainerLogMode::file:
+      try {
+        sink = runtime::file_sink(
+            std::make_unique<os::RotatingLogFile>(data_.root(), s.agent_group_id, s.id, log.max_bytes, log.keep));
+      } catch (const Error& e) {
+        emit_for(s, EventKind::session_error, e.what());
+      }
+      break;
+    case ContainerLogMode::journal: {
+      auto rate = std::make_shared<policy::LineRate>(log.journal_lines_per_second);
+      sink = runtime::callback_sink([weak = weak_from_this(), id = s.id, rate](policy::OutputStream stream, bool,
+                                                                             std::string_view content) {
+        auto self = weak.lock();
+        if (!self) return;
+        std::uint64_t dropped = 0;
+        auto since_start = std::chrono::duration_cast<Duration>(self->clock_->steady_now().time_since_epoch());
+        if (!rate->admit(since_start, dropped)) return;
+        std::string line;
+        if (dropped) line = fmt::format("[{} lines dropped: over the rate limit] ", dropped);
+        policy::escape_output(line, content);
+        Session* found = self->find(id);
+        self->emit({.kind = EventKind::container_output,
+                    .session_id = id,
+                    .pid = found && found->child ? found->child->pid() : 0,
+                    .reason = policy::to_string(stream),
+                    .detail = std::move(line)});
+      });
+      break;
+    }
+    case ContainerLogMode::off:
+      break;
+  }
+  if (!sink) sink = runtime::discard_sink();
+  return std::make_unique<runtime::ContainerOutput>(home_, std::move(sink), [clock = clock_] { return clock->wall_now(); });
 }
 
 // Runs a cgroup operation on the home executor: a failure (the kernel refused, a file vanished)
@@ -38,6 +82,7 @@ void Supervisor::Impl::start_container(Session& s) {
   std::error_code ec;
   std::unique_ptr<runtime::ChildProcess> child;
   std::optional<os::Cgroup> cgroup;
+  std::unique_ptr<runtime::ContainerOutput> output;
   std::string failure;
   try {
     runtime::SpawnOptions spawn{.uid = options_.run_as_uid, .gid = options_.run_as_gid};
@@ -56,6 +101,9 @@ void Supervisor::Impl::start_container(Session& s) {
       cgroup_dir = cgroup->open_directory();
       spawn.cgroup_fd = cgroup_dir.get();
     }
+    output = open_output(s);
+    spawn.stdout_fd = output->child_stdout();
+    spawn.stderr_fd = output->child_stderr();
     child = runtime::ChildProcess::start(home_, runtime::start_command(options_.runtime, spec), spawn, ec);
     if (!child) failure = fmt::format("cannot start the agent command: {}", ec.message());
   } catch (const Error& e) {
@@ -69,6 +117,8 @@ void Supervisor::Impl::start_container(Session& s) {
   }
   s.child = std::move(child);
   s.cgroup = std::move(cgroup);
+  s.output = std::move(output);
+  s.output->start();
   s.started_at = clock_->wall_now();
   ++s.generation;
   // What a supervisor that outlives us (after a crash) needs to find this container, kept where
@@ -97,11 +147,29 @@ void Supervisor::Impl::start_container(Session& s) {
 // The container's first process has exited and is not reaped yet: its process group's id
 // cannot name anyone else, so the group (or the whole cgroup) is killed first, then it is
 // reaped. The container has ended once nothing of it is left.
+//
+// First, what its pipes hold is read (bounded, one turn of the loop), so that the stderr tail
+// in container.exited has its last words.
 void Supervisor::Impl::on_exit(const std::string& id, std::uint64_t generation, runtime::ExitStatus status) {
   Session* found = find(id);
   if (!found || found->generation != generation || !found->child) return;
+  if (!found->output) return on_exit_drained(id, generation, status);
+  found->output->drain([weak = weak_from_this(), id, generation, status] {
+    if (auto self = weak.lock()) self->on_exit_drained(id, generation, status);
+  });
+}
+
+void Supervisor::Impl::on_exit_drained(const std::string& id, std::uint64_t generation, runtime::ExitStatus status) {
+  Session* found = find(id);
+  if (!found || found->generation != generation || !found->child) return;
   Session& s = *found;
-  emit({.kind = EventKind::container_exited, .session_id = s.id, .pid = s.child->pid(), .exit = status});
+  s.stderr_tail = s.output ? s.output->stderr_tail() : std::string();
+  if (s.output && !s.output->sink_error().empty()) emit_for(s, EventKind::session_error, s.output->sink_error());
+  emit({.kind = EventKind::container_exited,
+        .session_id = s.id,
+        .pid = s.child->pid(),
+        .exit = status,
+        .stderr_tail = s.stderr_tail});
   if (s.cgroup) cgroup_step(s, [&] { s.cgroup->kill(); });
   else s.child->signal_group(SIGKILL);
   s.child->reap();
@@ -241,6 +309,12 @@ void Supervisor::Impl::container_ended(Session& s) {
   if (!s.ending) return;
   s.ending = false;
   s.end_poll.cancel();
+  // Nothing of the container is left, but an escaped grandchild may still hold its pipes: they
+  // are read a little longer, then closed (the object finishes on its own).
+  if (s.output) {
+    s.output->close_after(options_.container_log.drain);
+    s.output.reset();
+  }
   os::remove_holder_record(s.files.holder_record());
   if (s.cgroup) {
     unwatch_cgroup(s);

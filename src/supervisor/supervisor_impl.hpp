@@ -30,6 +30,7 @@
 #include "hostsweep/os/holder_record.hpp"
 #include "hostsweep/os/process.hpp"
 #include "hostsweep/policy/session_machine.hpp"
+#include "hostsweep/runtime/container_output.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "hostsweep/supervisor/clock.hpp"
 #include "hostsweep/supervisor/supervisor.hpp"
@@ -91,6 +92,8 @@ struct Session {
   std::shared_ptr<const sweep::PassMemo> memo;  // what the last check read (see sweep::PassMemo)
   bool watched = false;
   std::string last_os_error;  // a cgroup operation's error, said once
+  std::unique_ptr<runtime::ContainerOutput> output;  // the container's stdout and stderr, while it runs
+  std::string stderr_tail;  // of the last container that ended (for session.start_failing)
 
   bool has_container() const { return child || orphan || ending; }
   Clock::Timer& timer(policy::Timer t) { return *timers[static_cast<std::size_t>(t)]; }
@@ -152,6 +155,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   runtime::ContainerSpec container_spec(const Session& s) const;
   void start_container(Session& s);
   void on_exit(const std::string& id, std::uint64_t generation, runtime::ExitStatus status);
+  void on_exit_drained(const std::string& id, std::uint64_t generation, runtime::ExitStatus status);
+  std::unique_ptr<runtime::ContainerOutput> open_output(Session& s);
   void adopt_orphan(Session& s, os::SessionLock lock, const os::HolderRecord& record);
   void terminate_container(Session& s);
   void signal_container(Session& s, int signal);
