@@ -7,6 +7,7 @@
 //   session_actions.cpp feeding events to the machine and performing its actions
 //   checks.cpp         the checks on the database pool, and the events they report
 //   containers.cpp     starting, adopting, signalling and awaiting the end of containers
+//   container_output.cpp where a container's stdout and stderr go (container-log)
 //   registry_sync.cpp  the registry, the sweep
 //   file_events.cpp    inotify on session directories and the registry
 //   event_names.cpp    the names of events and stages
@@ -156,7 +157,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   void start_container(Session& s);
   void on_exit(const std::string& id, std::uint64_t generation, runtime::ExitStatus status);
   void on_exit_drained(const std::string& id, std::uint64_t generation, runtime::ExitStatus status);
-  std::unique_ptr<runtime::ContainerOutput> open_output(Session& s);
+  std::unique_ptr<runtime::ContainerOutput> open_output(Session& s);  // container_output.cpp
   void adopt_orphan(Session& s, os::SessionLock lock, const os::HolderRecord& record);
   void terminate_container(Session& s);
   void signal_container(Session& s, int signal);
