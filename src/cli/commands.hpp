@@ -20,6 +20,7 @@ void add_explain_command(CLI::App& app);
 void add_sweep_command(CLI::App& app, int& exit_code);
 void add_run_command(CLI::App& app, int& exit_code);
 void add_cron_command(CLI::App& app, int& exit_code);
+void add_logs_command(CLI::App& app);
 
 // Shared options.
 void add_data_dir_option(CLI::App& command, std::string& data_dir);

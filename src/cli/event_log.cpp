@@ -43,7 +43,7 @@ void fields(const supervisor::Event& e, Put&& put) {
     if (e.exit->signal) put("signal", std::to_string(e.exit->signal));
     else put("exit_code", std::to_string(e.exit->exit_code));
   }
-  if (!e.reason.empty()) put("reason", e.reason);
+  if (!e.reason.empty()) put(e.kind == EventKind::container_output ? "stream" : "reason", e.reason);
   if (e.tries) {
     const char* key = e.kind == EventKind::sweep_completed ? "sessions"
                       : e.kind == EventKind::session_backoff || e.kind == EventKind::session_start_failing ? "failures"
@@ -51,7 +51,8 @@ void fields(const supervisor::Event& e, Put&& put) {
     put(key, std::to_string(e.tries));
   }
   if (e.delay.count()) put(e.kind == EventKind::container_killed ? "late_by" : "delay", policy::format_duration(e.delay));
-  if (!e.detail.empty()) put("detail", e.detail);
+  if (!e.detail.empty()) put(e.kind == EventKind::container_output ? "line" : "detail", e.detail);
+  if (!e.stderr_tail.empty()) put("stderr_tail", e.stderr_tail);
 }
 
 }  // namespace

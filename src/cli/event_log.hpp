@@ -2,7 +2,10 @@
 // The daemon's log: every supervisor event becomes one line on stderr through spdlog, as text
 // or as one JSON object per line with the keys ts (UTC ISO 8601, milliseconds), level, event,
 // session (for session events) and the event's own fields. Every value is escaped
-// (json_writer.hpp): a container's strings cannot forge a line or reach a terminal raw.
+// (json_writer.hpp): a container's strings cannot forge a line or reach a terminal raw. The
+// stderr tail of container.exited and session.start_failing is the key stderr_tail (its
+// lines joined by \n, so in a text line it is quoted and its line breaks are \x0a); a
+// container.output event (container-log = journal) has the keys stream and line.
 
 #include <memory>
 #include <string>

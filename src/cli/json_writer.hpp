@@ -4,12 +4,7 @@
 // line nor reach a terminal as an escape sequence: the one place for that escaping
 // (FAILURE-MODES.md 21), for the text log, for messages on stderr, and for JSON.
 //
-// What is unsafe: C0 controls (\n, \r, ESC, NUL ...), DEL, C1 controls (U+0080-U+009F),
-// U+2028 and U+2029 (line breaks to some viewers), and the bidi embedding, override and
-// isolate controls (U+202A-U+202E, U+2066-U+2069: they reorder what a reader sees). What is
-// invalid: any byte that is not part of a well-formed UTF-8 sequence (Unicode table 3-7: no
-// overlong form, no encoded surrogate, nothing above U+10FFFF; a truncated sequence is
-// invalid byte by byte).
+// What is unsafe and what is invalid: hostsweep/policy/utf8.hpp, whose decoder this uses.
 
 #include <cstdint>
 #include <optional>

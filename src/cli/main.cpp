@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   cli::add_sweep_command(app, exit_code);
   cli::add_run_command(app, exit_code);
   cli::add_cron_command(app, exit_code);
+  cli::add_logs_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -239,6 +239,31 @@ const std::vector<Setting<RunConfig>>& settings() {
       {"run-as-group", "and this group (name or gid; default the user's primary group)",
        [](const RunConfig&) { return std::string("the user's"); },
        [](RunConfig& c, const std::string& v) { c.supervisor.run_as_gid = group_value(v); }, "GROUP"},
+      {"container-log", "where containers' stdout and stderr go: file (DATA_DIR/logs/<group>/<session>.log), journal (this daemon's log, one event per line) or off",
+       [](const RunConfig& c) { return std::string(supervisor::to_string(c.supervisor.container_log.mode)); },
+       [](RunConfig& c, const std::string& v) {
+         using supervisor::ContainerLogMode;
+         if (v == "file") c.supervisor.container_log.mode = ContainerLogMode::file;
+         else if (v == "journal") c.supervisor.container_log.mode = ContainerLogMode::journal;
+         else if (v == "off") c.supervisor.container_log.mode = ContainerLogMode::off;
+         else throw std::invalid_argument(fmt::format("\"{}\" is not file, journal or off", v));
+       },
+       "file|journal|off"},
+      {"container-log-max", "a container log file's size cap in bytes (K, M, G suffixes); rotated before a line would pass it",
+       [](const RunConfig& c) {
+         auto b = c.supervisor.container_log.max_bytes;
+         return b % (1ULL << 20) == 0 ? std::to_string(b >> 20) + "M"
+                : b % (1ULL << 10) == 0 ? std::to_string(b >> 10) + "K" : std::to_string(b);
+       },
+       [](RunConfig& c, const std::string& v) {
+         auto size = size_value(v);
+         if (size < 1024) throw std::invalid_argument(fmt::format("\"{}\" is too small (at least 1K)", v));
+         c.supervisor.container_log.max_bytes = size;
+       },
+       "BYTES"},
+      {"container-log-keep", "rotated container log files kept beside the current one",
+       [](const RunConfig& c) { return std::to_string(c.supervisor.container_log.keep); },
+       [](RunConfig& c, const std::string& v) { c.supervisor.container_log.keep = int_value(v, 0, 100); }, "N"},
       {"database-threads", "threads for SQLite work",
        [](const RunConfig& c) { return std::to_string(c.supervisor.database_threads); },
        [](RunConfig& c, const std::string& v) { c.supervisor.database_threads = static_cast<std::size_t>(int_value(v, 1, 64)); }},

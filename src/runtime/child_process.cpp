@@ -73,6 +73,14 @@ struct ExecPlan {
   int null = ::open("/dev/null", O_RDONLY);
   if (null < 0 || ::dup2(null, STDIN_FILENO) < 0) failed();
   if (null != STDIN_FILENO) ::close(null);
+  // The output pipes' write ends (close-on-exec) become fds 1 and 2, which dup2 leaves open
+  // across the exec; one that already is its target only loses its close-on-exec flag.
+  auto redirect = [&](int fd, int target) {
+    if (fd < 0) return;
+    if (fd == target ? ::fcntl(fd, F_SETFD, 0) != 0 : ::dup2(fd, target) < 0) failed();
+  };
+  redirect(plan.options->stdout_fd, STDOUT_FILENO);
+  redirect(plan.options->stderr_fd, STDERR_FILENO);
   if (plan.options->gid) {
     gid_t gid = *plan.options->gid;
     if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0) failed();
@@ -121,6 +129,8 @@ int spawn_fallback(const ExecPlan& plan, pid_t& pid) {
   posix_spawn_file_actions_init(&actions);
   posix_spawnattr_init(&attributes);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (plan.options->stdout_fd >= 0) posix_spawn_file_actions_adddup2(&actions, plan.options->stdout_fd, STDOUT_FILENO);
+  if (plan.options->stderr_fd >= 0) posix_spawn_file_actions_adddup2(&actions, plan.options->stderr_fd, STDERR_FILENO);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   sigset_t all;
   sigset_t none;

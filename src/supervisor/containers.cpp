@@ -38,6 +38,7 @@ void Supervisor::Impl::start_container(Session& s) {
   std::error_code ec;
   std::unique_ptr<runtime::ChildProcess> child;
   std::optional<os::Cgroup> cgroup;
+  std::unique_ptr<runtime::ContainerOutput> output;
   std::string failure;
   try {
     runtime::SpawnOptions spawn{.uid = options_.run_as_uid, .gid = options_.run_as_gid};
@@ -56,6 +57,9 @@ void Supervisor::Impl::start_container(Session& s) {
       cgroup_dir = cgroup->open_directory();
       spawn.cgroup_fd = cgroup_dir.get();
     }
+    output = open_output(s);
+    spawn.stdout_fd = output->child_stdout();
+    spawn.stderr_fd = output->child_stderr();
     child = runtime::ChildProcess::start(home_, runtime::start_command(options_.runtime, spec), spawn, ec);
     if (!child) failure = fmt::format("cannot start the agent command: {}", ec.message());
   } catch (const Error& e) {
@@ -69,6 +73,8 @@ void Supervisor::Impl::start_container(Session& s) {
   }
   s.child = std::move(child);
   s.cgroup = std::move(cgroup);
+  s.output = std::move(output);
+  s.output->start();
   s.started_at = clock_->wall_now();
   ++s.generation;
   // What a supervisor that outlives us (after a crash) needs to find this container, kept where
@@ -97,11 +103,29 @@ void Supervisor::Impl::start_container(Session& s) {
 // The container's first process has exited and is not reaped yet: its process group's id
 // cannot name anyone else, so the group (or the whole cgroup) is killed first, then it is
 // reaped. The container has ended once nothing of it is left.
+//
+// First, what its pipes hold is read (bounded, one turn of the loop), so that the stderr tail
+// in container.exited has its last words.
 void Supervisor::Impl::on_exit(const std::string& id, std::uint64_t generation, runtime::ExitStatus status) {
   Session* found = find(id);
   if (!found || found->generation != generation || !found->child) return;
+  if (!found->output) return on_exit_drained(id, generation, status);
+  found->output->drain([weak = weak_from_this(), id, generation, status] {
+    if (auto self = weak.lock()) self->on_exit_drained(id, generation, status);
+  });
+}
+
+void Supervisor::Impl::on_exit_drained(const std::string& id, std::uint64_t generation, runtime::ExitStatus status) {
+  Session* found = find(id);
+  if (!found || found->generation != generation || !found->child) return;
   Session& s = *found;
-  emit({.kind = EventKind::container_exited, .session_id = s.id, .pid = s.child->pid(), .exit = status});
+  s.stderr_tail = s.output ? s.output->stderr_tail() : std::string();
+  if (s.output && !s.output->sink_error().empty()) emit_for(s, EventKind::session_error, s.output->sink_error());
+  emit({.kind = EventKind::container_exited,
+        .session_id = s.id,
+        .pid = s.child->pid(),
+        .exit = status,
+        .stderr_tail = s.stderr_tail});
   if (s.cgroup) cgroup_step(s, [&] { s.cgroup->kill(); });
   else s.child->signal_group(SIGKILL);
   s.child->reap();
@@ -242,6 +266,12 @@ void Supervisor::Impl::container_ended(Session& s) {
   if (!s.ending) return;
   s.ending = false;
   if (s.end_poll) s.end_poll->cancel();
+  // Nothing of the container is left, but an escaped grandchild may still hold its pipes: they
+  // are read a little longer, then closed (the object finishes on its own).
+  if (s.output) {
+    s.output->close_after(options_.container_log.drain);
+    s.output.reset();
+  }
   os::remove_holder_record(s.files.holder_record());
   if (s.cgroup) {
     unwatch_cgroup(s);

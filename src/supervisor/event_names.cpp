@@ -28,6 +28,16 @@ const char* event_name(EventKind kind) noexcept {
     case EventKind::containment_reduced: return "containment.reduced";
     case EventKind::orphans_stopped: return "orphans.stopped";
     case EventKind::sweep_completed: return "sweep.completed";
+    case EventKind::container_output: return "container.output";
+  }
+  return "unknown";
+}
+
+const char* to_string(ContainerLogMode mode) noexcept {
+  switch (mode) {
+    case ContainerLogMode::file: return "file";
+    case ContainerLogMode::journal: return "journal";
+    case ContainerLogMode::off: return "off";
   }
   return "unknown";
 }

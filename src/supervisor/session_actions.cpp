@@ -105,13 +105,15 @@ void Supervisor::Impl::emit_for(const Session& s, EventKind kind, std::string re
 
 void Supervisor::Impl::emit_notice(const Session& s, const policy::action::Emit& n) {
   int pid = s.child ? s.child->pid() : s.orphan ? static_cast<int>(s.orphan->container.pid) : 0;
-  emit({.kind = event_kind(n.notice),
+  auto kind = event_kind(n.notice);
+  emit({.kind = kind,
         .session_id = s.id,
         .pid = pid,
         .reason = n.reason,
         .tries = n.tries,
         .delay = n.delay,
-        .detail = n.detail});
+        .detail = n.detail,
+        .stderr_tail = kind == EventKind::session_start_failing ? s.stderr_tail : std::string()});
 }
 
 }  // namespace hostsweep::supervisor

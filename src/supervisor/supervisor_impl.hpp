@@ -7,6 +7,7 @@
 //   session_actions.cpp feeding events to the machine and performing its actions
 //   checks.cpp         the checks on the database pool, and the events they report
 //   containers.cpp     starting, adopting, signalling and awaiting the end of containers
+//   container_output.cpp where a container's stdout and stderr go (container-log)
 //   registry_sync.cpp  the registry, the sweep
 //   file_events.cpp    inotify on session directories and the registry
 //   event_names.cpp    the names of events and stages
@@ -30,6 +31,7 @@
 #include "hostsweep/os/holder_record.hpp"
 #include "hostsweep/os/process.hpp"
 #include "hostsweep/policy/session_machine.hpp"
+#include "hostsweep/runtime/container_output.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "hostsweep/supervisor/clock.hpp"
 #include "hostsweep/supervisor/supervisor.hpp"
@@ -93,6 +95,8 @@ struct Session {
   std::shared_ptr<const sweep::PassMemo> memo;  // what the last check read (see sweep::PassMemo)
   bool watched = false;
   std::string last_os_error;  // a cgroup operation's error, said once
+  std::unique_ptr<runtime::ContainerOutput> output;  // the container's stdout and stderr, while it runs
+  std::string stderr_tail;  // of the last container that ended (for session.start_failing)
 
   bool has_container() const { return child || orphan || ending; }
   std::unique_ptr<Clock::Timer>& timer(policy::Timer t) { return timers[static_cast<std::size_t>(t)]; }
@@ -154,6 +158,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   runtime::ContainerSpec container_spec(const Session& s) const;
   void start_container(Session& s);
   void on_exit(const std::string& id, std::uint64_t generation, runtime::ExitStatus status);
+  void on_exit_drained(const std::string& id, std::uint64_t generation, runtime::ExitStatus status);
+  std::unique_ptr<runtime::ContainerOutput> open_output(Session& s);  // container_output.cpp
   void adopt_orphan(Session& s, os::SessionLock lock, const os::HolderRecord& record);
   void terminate_container(Session& s);
   void signal_container(Session& s, int signal);

@@ -90,6 +90,35 @@ void fork_sleeping_children() {
   }
 }
 
+// print BYTES: numbered lines of 64 bytes ("print 000001 xxxx...\n"), the last one shorter.
+void print_bytes(std::uint64_t bytes) {
+  std::uint64_t number = 0;
+  while (bytes > 0) {
+    std::string line = fmt::format("print {:06} ", ++number);
+    line.resize(63, 'x');
+    line += '\n';
+    if (bytes < line.size()) line.erase(0, line.size() - bytes);  // the last: its end, with the newline
+    bytes -= line.size();
+    std::fwrite(line.data(), 1, line.size(), stdout);
+  }
+  std::fflush(stdout);
+}
+
+// flood DURATION: stdout and stderr, 64 KiB at a time, as fast as the pipes take them.
+void flood(Duration duration) {
+  std::string chunk;
+  for (int i = 0; chunk.size() < 65536; ++i) chunk += fmt::format("flood line {:08} {}\n", i, std::string(40, 'f'));
+  auto deadline = Clock::now() + duration;
+  std::uint64_t written = 0;
+  while (Clock::now() < deadline) {
+    for (int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+      ssize_t n = ::write(fd, chunk.data(), chunk.size());
+      if (n > 0) written += static_cast<std::uint64_t>(n);
+    }
+  }
+  log("flood: wrote {} bytes in {}", written, policy::format_duration(duration));
+}
+
 class Agent {
  public:
   Agent(Options options, Behavior behavior)
@@ -226,6 +255,9 @@ int start(Options options) {
     ::signal(SIGTERM, SIG_IGN);
     log("ignore-sigterm: SIGTERM is ignored");
   }
+
+  if (choice.behavior.kind == BehaviorKind::print) print_bytes(choice.behavior.bytes);
+  if (choice.behavior.kind == BehaviorKind::flood) flood(choice.behavior.duration);
 
   side.check_outbound();
   int deleted = side.delete_leftover_claims();

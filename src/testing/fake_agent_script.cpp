@@ -16,7 +16,7 @@ struct KindName {
   std::string_view argument;  // empty: takes no argument
 };
 
-constexpr std::array<KindName, 9> kKinds{{
+constexpr std::array<KindName, 11> kKinds{{
     {BehaviorKind::normal, "normal", ""},
     {BehaviorKind::crash_after_claim, "crash-after-claim", ""},
     {BehaviorKind::hang_after_claim, "hang-after-claim", ""},
@@ -26,6 +26,8 @@ constexpr std::array<KindName, 9> kKinds{{
     {BehaviorKind::ignore_sigterm, "ignore-sigterm", ""},
     {BehaviorKind::fork_children, "fork-children", ""},
     {BehaviorKind::fail, "fail", ""},
+    {BehaviorKind::print, "print", "BYTES"},
+    {BehaviorKind::flood, "flood", "DURATION"},
 }};
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
@@ -87,7 +89,14 @@ Behavior parse_behavior(std::string_view text) {
       reject(text, "CODE must be an exit status from 0 to 255");
     }
     b.exit_code = code;
-  } else if (b.kind == BehaviorKind::slow_start || b.kind == BehaviorKind::tool) {
+  } else if (b.kind == BehaviorKind::print) {
+    std::uint64_t bytes = 0;
+    auto [end, ec] = std::from_chars(w[1].data(), w[1].data() + w[1].size(), bytes);
+    if (ec != std::errc{} || end != w[1].data() + w[1].size() || bytes > (1ULL << 40)) {
+      reject(text, "BYTES must be a whole number of bytes");
+    }
+    b.bytes = bytes;
+  } else if (b.kind == BehaviorKind::slow_start || b.kind == BehaviorKind::tool || b.kind == BehaviorKind::flood) {
     auto d = policy::parse_duration(w[1]);
     if (!d) reject(text, fmt::format("{} is not a duration such as 250ms, 5s or 30m", found->argument));
     if (b.kind == BehaviorKind::tool && d->count() <= 0) reject(text, "a tool's TIMEOUT must be positive");
@@ -104,7 +113,10 @@ std::string describe(const Behavior& behavior) {
         return fmt::format("{} {}", k.name, behavior.exit_code);
       case BehaviorKind::slow_start:
       case BehaviorKind::tool:
+      case BehaviorKind::flood:
         return fmt::format("{} {}", k.name, policy::format_duration(behavior.duration));
+      case BehaviorKind::print:
+        return fmt::format("{} {}", k.name, behavior.bytes);
       default:
         return std::string(k.name);
     }

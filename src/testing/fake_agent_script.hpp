@@ -21,12 +21,15 @@ enum class BehaviorKind {
   ignore_sigterm,     // normal, with SIGTERM ignored
   fork_children,      // fork two children that sleep forever in our process group, then normal
   fail,               // like normal, but the acks say `failed`
+  print,              // write `bytes` bytes to stdout, in numbered lines of 64 bytes, then normal
+  flood,              // write to stdout and stderr as fast as it can for `duration`, then normal
 };
 
 struct Behavior {
   BehaviorKind kind = BehaviorKind::normal;
   int exit_code = 0;    // exit_immediately
-  Duration duration{};  // slow_start, tool
+  Duration duration{};  // slow_start, tool, flood
+  std::uint64_t bytes = 0;  // print
 };
 
 // "exit-immediately 3", "slow-start 2s", "tool 90s", "normal"... Words are separated by

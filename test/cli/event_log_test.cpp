@@ -201,5 +201,45 @@ TEST_F(EventLogTest, JsonNotesAreValidJson) {
   EXPECT_EQ((*parsed)["level"], "info");
 }
 
+// The stderr tail (escaped by the supervisor, lines joined by \n) and journal-mode output lines
+// are values like any other: one line of log, nothing raw, the JSON valid and exact.
+TEST_F(EventLogTest, StderrTailsAndOutputLinesAreEscapedValues) {
+  const std::string tail = "fatal: \\x1b[2J\nlast line";  // as policy::TailBuffer gives it
+  const std::string hostile = "\x1b[2J\nERROR forged \xff";  // raw, as an embedder might pass
+  for (const char* format : {"text", "json"}) {
+    out.str("");
+    auto l = log(format);
+    l(Event{.kind = EventKind::container_exited, .at = kAt, .session_id = "s1", .pid = 7,
+            .exit = runtime::ExitStatus{.exit_code = 3}, .stderr_tail = tail});
+    l(Event{.kind = EventKind::session_start_failing, .at = kAt, .session_id = "s1", .tries = 3,
+            .stderr_tail = hostile});
+    l(Event{.kind = EventKind::container_output, .at = kAt, .session_id = "s1", .reason = "stderr", .detail = hostile});
+    auto got = lines();
+    ASSERT_EQ(got.size(), 3u) << format << ": " << out.str();
+    for (const auto& line : got) EXPECT_TRUE(is_inert(line)) << line;
+    if (std::string_view(format) == "json") {
+      auto exited = parse_json(got[0]);
+      ASSERT_TRUE(exited) << got[0];
+      EXPECT_EQ((*exited)["stderr_tail"], tail);
+      EXPECT_EQ((*exited)["exit_code"], "3");
+      auto failing = parse_json(got[1]);
+      ASSERT_TRUE(failing) << got[1];
+      EXPECT_EQ((*failing)["stderr_tail"], with_replacements(hostile));
+      auto output = parse_json(got[2]);
+      ASSERT_TRUE(output) << got[2];
+      EXPECT_EQ((*output)["event"], "container.output");
+      EXPECT_EQ((*output)["stream"], "stderr");
+      EXPECT_EQ((*output)["line"], with_replacements(hostile));
+    } else {
+      auto split = pairs(payload(got[0], "container.exited"));
+      ASSERT_TRUE(split) << got[0];
+      std::map<std::string, std::string> values;
+      for (const auto& [key, value] : *split) values[key] = unescape_log_value(value).value_or("?");
+      EXPECT_EQ(values["stderr_tail"], tail);
+      EXPECT_NE(payload(got[2], "container.output").find("stream=stderr line="), std::string::npos) << got[2];
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hostsweep::testing

@@ -33,6 +33,28 @@ TEST(RunSettings, TheShippedExampleConfigIsValid) {
   EXPECT_EQ(c.supervisor.policy.retry.max_tries, 5);
   EXPECT_EQ(c.supervisor.timezone, "Europe/London");
   EXPECT_EQ(c.log_format, "json");
+  EXPECT_EQ(c.supervisor.container_log.mode, supervisor::ContainerLogMode::file);
+  EXPECT_EQ(c.supervisor.container_log.max_bytes, 10u << 20);
+  EXPECT_EQ(c.supervisor.container_log.keep, 3);
+}
+
+TEST(RunSettings, ContainerLogSettings) {
+  auto c = resolve({"--data-dir", "d", "--agent-command", "a", "--container-log", "journal", "--container-log-max",
+                    "64K", "--container-log-keep", "0"});
+  EXPECT_EQ(c.supervisor.container_log.mode, supervisor::ContainerLogMode::journal);
+  EXPECT_EQ(c.supervisor.container_log.max_bytes, 64u << 10);
+  EXPECT_EQ(c.supervisor.container_log.keep, 0);
+  EXPECT_EQ(resolve({"--data-dir", "d", "--agent-command", "a", "--container-log", "off"}).supervisor.container_log.mode,
+            supervisor::ContainerLogMode::off);
+  for (auto bad : std::vector<std::vector<std::string>>{{"--container-log", "syslog"},
+                                                        {"--container-log-max", "100"},
+                                                        {"--container-log-max", "lots"},
+                                                        {"--container-log-keep", "-1"},
+                                                        {"--container-log-keep", "101"}}) {
+    std::vector<std::string> args = {"--data-dir", "d", "--agent-command", "a"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    EXPECT_THROW(resolve(args), Error) << bad[0] << " " << bad[1];
+  }
 }
 
 TEST(RunSettings, FlagsWinOverTheFileAndDefaultsFillTheRest) {

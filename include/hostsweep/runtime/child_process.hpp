@@ -9,8 +9,9 @@
 // reused by anyone until reap() (or the destructor). The owner signals the group in between,
 // and a freed group id is never signalled (FAILURE-MODES.md 11).
 //
-// No descriptor of the supervisor's is inherited: the child gets /dev/null as stdin, the
-// supervisor's stdout and stderr, and nothing else.
+// No descriptor of the supervisor's is inherited: the child gets /dev/null as stdin, as stdout
+// and stderr the descriptors SpawnOptions names (a container's are the write ends of its
+// output pipes: runtime/container_output.hpp) or else the supervisor's own, and nothing else.
 //
 // Thread-safety: use from the executor it was started on.
 
@@ -40,6 +41,8 @@ struct SpawnOptions {
   int cgroup_fd = -1;            // a cgroup v2 directory to start the child in, or -1
   std::optional<uid_t> uid;      // run as this user (setuid after setgid)
   std::optional<gid_t> gid;      // and group (supplementary groups dropped)
+  int stdout_fd = -1;            // the child's fd 1, or -1 for the supervisor's stdout
+  int stderr_fd = -1;            // the child's fd 2, or -1 for the supervisor's stderr
 };
 
 class ChildProcess {

@@ -13,7 +13,7 @@ namespace hostsweep::supervisor {
 enum class EventKind {
   container_started,       // pid
   container_start_failed,  // reason
-  container_exited,        // pid, exit
+  container_exited,        // pid, exit, stderr_tail
   container_killed,        // pid, reason: ceiling | claim-stuck | shutdown | orphan; delay: past the deadline by
   container_stopped,       // pid, reason: idle (no claim, nothing due, silent past idle-timeout)
   message_completed,       // message_id
@@ -22,7 +22,8 @@ enum class EventKind {
   recurrence_scheduled,    // message_id (the finished row), detail: when the series runs next
   recurrence_invalid,      // message_id, reason: the series ends
   session_backoff,         // failures (in tries), delay
-  session_start_failing,   // tries: bad runs in a row; reason: how the last one ended (error level)
+  session_start_failing,   // tries: bad runs in a row; reason: how the last one ended (error level);
+                           // stderr_tail: the last container's
   session_recovered,       // a container started and worked again after session.start_failing
   session_added,
   session_removed,
@@ -33,6 +34,7 @@ enum class EventKind {
   containment_reduced,     // reason: no cgroup for containers (escaped processes outlive them)
   orphans_stopped,         // detail: docker/podman containers of a dead supervisor were looked for and stopped
   sweep_completed,         // tries = number of sessions
+  container_output,        // container-log = journal: pid; reason: "stdout" or "stderr"; detail: one line, escaped
 };
 
 // "container.started", "message.retried", ...
@@ -49,6 +51,10 @@ struct Event {
   int tries = 0;
   Duration delay{0};
   std::string detail;  // a sentence for people: why, with the numbers
+  // container.exited and session.start_failing: the container's last stderr lines (at most 20
+  // and about 4 KiB), each escaped as in its log file (policy/output_lines.hpp: no control
+  // byte, valid UTF-8), joined by '\n'; "" when it wrote nothing to stderr.
+  std::string stderr_tail;
 };
 
 }  // namespace hostsweep::supervisor

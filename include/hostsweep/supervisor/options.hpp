@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,28 @@
 #include "hostsweep/supervisor/clock.hpp"
 
 namespace hostsweep::supervisor {
+
+// Where a container's stdout and stderr go (runtime/container_output.hpp). In every mode they
+// are pipes read by the supervisor, never the supervisor's own stdout and stderr, and the
+// stderr tail reaches container.exited and session.start_failing.
+enum class ContainerLogMode {
+  file,     // DATA_DIR/logs/<group>/<session>.log, rotated (os/log_file.hpp)
+  journal,  // one container.output event per line, through the event handler (the daemon's log)
+  off,      // read and dropped
+};
+const char* to_string(ContainerLogMode mode) noexcept;
+
+struct ContainerLogOptions {
+  ContainerLogMode mode = ContainerLogMode::file;
+  std::uint64_t max_bytes = 10ULL << 20;  // one file's cap; rotated before a line would pass it
+  int keep = 3;                           // rotated files kept beside the current one
+  // journal: lines per second per container beyond which lines are dropped (and counted, in
+  // the next line that passes)
+  std::uint32_t journal_lines_per_second = 1000;
+  // After the container has ended, its pipes are read this long at most (a grandchild may hold
+  // them open), then closed.
+  Duration drain = std::chrono::milliseconds{200};
+};
 
 struct SupervisorOptions {
   policy::SweepPolicy policy;                 // liveness windows and message retries
@@ -35,6 +58,7 @@ struct SupervisorOptions {
   // reason=idle), not killed as stuck. Unset: the ceiling.
   std::optional<Duration> idle_timeout;
   int start_failure_alert = 3;                // session.start_failing after this many bad runs in a row (0: never)
+  ContainerLogOptions container_log;          // the containers' stdout and stderr
   std::shared_ptr<Clock> clock;               // null: the system's clocks
 };
 
