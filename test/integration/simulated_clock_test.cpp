@@ -126,5 +126,33 @@ TEST_F(SimulatedClock, FailureMode19_AWallClockStepKillsNothingAndStartsNothingE
   EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
 }
 
+// FAILURE-MODES.md 8 on the simulated clock: a container that exits at once without doing any
+// work backs its session off 1 s, 2 s, 4 s ... up to the five-minute cap and no further; each
+// next start comes exactly when its backoff is over, never a second before.
+TEST_F(SimulatedClock, ACrashLoopBacksOffToItsFiveMinuteCapAtExactInstants) {
+  h.options().start_backoff = policy::StartBackoffPolicy{};  // the defaults: 1 s doubling to 5 min
+  h.create_session("s1", {"exit-immediately 3"});           // every start plays it again
+  h.start();
+  h.enqueue("s1");
+  h.supervisor().request_check("s1");
+  const std::vector<Duration> expected{1s, 2s, 4s, 8s, 16s, 32s, 64s, 128s, 256s, 5min, 5min};
+  for (std::size_t run = 0; run < expected.size(); ++run) {
+    ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_backoff, "s1") == static_cast<int>(run + 1); }))
+        << "run " << run << "\n" << h.story();
+    ASSERT_TRUE(h.settle()) << h.story();
+    const auto backoff = h.of(EventKind::session_backoff).back();
+    EXPECT_EQ(backoff.delay, expected[run]) << "run " << run << "\n" << h.story();
+    const auto backed_off_at = clock->wall_now();
+    EXPECT_EQ(backoff.at, backed_off_at);
+    // A second before the backoff is over: no start.
+    advance(expected[run] - 1s);
+    EXPECT_EQ(h.count(EventKind::container_started, "s1"), static_cast<int>(run + 1)) << "run " << run << "\n" << h.story();
+    advance(1s);
+    ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == static_cast<int>(run + 2); }))
+        << "run " << run << "\n" << h.story();
+    EXPECT_EQ(h.of(EventKind::container_started).back().at, backed_off_at + expected[run]);
+  }
+}
+
 }  // namespace
 }  // namespace hostsweep::testing
