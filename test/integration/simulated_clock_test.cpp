@@ -4,6 +4,8 @@
 // (settle) before it moves time.
 #include <gtest/gtest.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include "hostsweep/store/outbound_store.hpp"
 #include "support/supervisor_harness.hpp"
 
@@ -152,6 +154,64 @@ TEST_F(SimulatedClock, ACrashLoopBacksOffToItsFiveMinuteCapAtExactInstants) {
         << "run " << run << "\n" << h.story();
     EXPECT_EQ(h.of(EventKind::container_started).back().at, backed_off_at + expected[run]);
   }
+}
+
+// A daily schedule across a change to summer time, on the simulated clock: "every day at 09:00"
+// in Berlin runs at 08:00 UTC on the Saturday and at 07:00 UTC on the Sunday, 23 hours later,
+// and its container starts exactly then. The container is a bare `sleep`; the test writes its
+// ack, as a container would.
+TEST(SimulatedClockSchedule, ADailyScheduleKeepsItsLocalTimeAcrossTheChangeToSummerTime) {
+  const TimePoint saturday_0900_cet = *policy::parse_timestamp("2027-03-27T08:00:00Z");
+  const TimePoint sunday_0900_cest = *policy::parse_timestamp("2027-03-28T07:00:00Z");  // clocks went forward at 01:00 UTC
+  auto clock = std::make_shared<supervisor::ManualClock>(saturday_0900_cet + 30min);
+  SupervisorHarness h;
+  h.options().policy.stuck = policy::StuckPolicy{};
+  h.options().clock = clock;
+  h.options().timezone = "Europe/Berlin";
+  h.options().runtime.agent_command = {"/bin/sleep", "3600"};
+  h.create_session("s1");
+  h.start();
+  auto first = h.enqueue("s1", {.kind = "task", .content = "daily", .process_after = saturday_0900_cet,
+                                .recurrence = "0 9 * * *"});
+  h.supervisor().request_check("s1");
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 1; })) << h.story();
+  {
+    SQLite::Database out(h.files("s1").outbound().string(), SQLite::OPEN_READWRITE);
+    SQLite::Statement ack(out, "INSERT INTO processing_ack VALUES (?, 'completed', ?)");
+    ack.bind(1, first);
+    ack.bind(2, policy::format_iso8601(clock->wall_now()));
+    ack.exec();
+  }
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::recurrence_scheduled, "s1") == 1; })) << h.story();
+  ASSERT_TRUE(h.settle()) << h.story();
+  EXPECT_EQ(policy::to_string(h.message("s1", first).status), std::string("completed"));
+  {
+    SQLite::Database in(h.files("s1").inbound().string());
+    SQLite::Statement next(in, "SELECT process_after FROM messages_in WHERE series_id = ? AND id != ?");
+    next.bind(1, first);
+    next.bind(2, first);
+    ASSERT_TRUE(next.executeStep());
+    EXPECT_EQ(policy::parse_timestamp(next.getColumn(0).getString()), sunday_0900_cest);
+  }
+  // The idle container is stopped at its idle timeout; the next starts at 09:00 local, exactly.
+  clock->advance(1h);
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_exited, "s1") == 1; })) << h.story();
+  ASSERT_TRUE(h.settle()) << h.story();
+  clock->advance(sunday_0900_cest - 1s - clock->wall_now());
+  ASSERT_TRUE(h.settle()) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 1) << "started before its time\n" << h.story();
+  clock->advance(1s);
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 2; })) << h.story();
+  EXPECT_EQ(h.of(EventKind::container_started).back().at, sunday_0900_cest);
+
+  bool stopped = false;
+  h.supervisor().async_stop([&] { stopped = true; });
+  for (int i = 0; i < 10 && !stopped; ++i) {
+    clock->advance(10s);
+    h.wait_for([&] { return stopped; }, 1s);
+  }
+  EXPECT_TRUE(stopped) << h.story();
+  h.abandon();
 }
 
 }  // namespace
