@@ -52,6 +52,7 @@ void fields(const supervisor::Event& e, Put&& put) {
   }
   if (e.delay.count()) put(e.kind == EventKind::container_killed ? "late_by" : "delay", policy::format_duration(e.delay));
   if (!e.detail.empty()) put(e.kind == EventKind::container_output ? "line" : "detail", e.detail);
+  if (e.duration.count()) put("duration", policy::format_duration(e.duration));
   if (!e.stderr_tail.empty()) put("stderr_tail", e.stderr_tail);
 }
 

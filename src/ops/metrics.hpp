@@ -51,6 +51,7 @@ class Metrics {
   std::uint64_t watch_overflows_ = 0;
   std::uint64_t watch_unavailable_ = 0;
   Histogram deadline_to_kill_;  // seconds a stuck container outlived its deadline
+  Histogram sweep_duration_;    // seconds from a sweep's start until its last check returned
 };
 
 }  // namespace hostsweep::ops

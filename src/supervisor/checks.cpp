@@ -41,6 +41,7 @@ void Supervisor::Impl::on_check(const std::string& id, detail::CheckResult resul
   Session& s = *found;
   report(s, result);
   s.memo = result.pass.memo;
+  sweep_check_returned(s);
 
   policy::event::CheckDone done;
   done.cleanup = result.cleanup;
@@ -70,6 +71,7 @@ void Supervisor::Impl::on_check(const std::string& id, detail::CheckResult resul
     }
   }
   feed(s, std::move(done));
+  maybe_complete_sweep();  // after the machine has acted on it: `s` may be gone now
 }
 
 // Events for the messages a check settled, retried, failed or scheduled.

@@ -54,7 +54,7 @@ void Supervisor::Impl::on_registry(std::map<std::string, store::Session> listed,
       kill_unregistered_leftovers();
     }
   }
-  if (check_all) check_in_slices(std::nullopt, 0);
+  if (check_all) check_in_slices(std::nullopt);
   // What is left of the listing is freed on the pool: at 10,000 sessions, milliseconds.
   asio::post(pool_, [unused = std::move(listed)] {});
 }
@@ -93,26 +93,50 @@ void Supervisor::Impl::reconcile(std::map<std::string, store::Session>& listed, 
 // A slice resumes after the last id it checked: sessions added or forgotten meanwhile are fine.
 static constexpr std::size_t kChecksPerSlice = 256;
 
-void Supervisor::Impl::check_in_slices(std::optional<std::string> after, int checked) {
+void Supervisor::Impl::check_in_slices(std::optional<std::string> after) {
+  if (!after) sweep_ = SweepTally{.id = sweep_.id + 1, .started = clock_->steady_now()};
   auto it = after ? sessions_.upper_bound(*after) : sessions_.begin();
   std::vector<std::string> slice;
   for (; it != sessions_.end() && slice.size() < kChecksPerSlice; ++it) slice.push_back(it->first);
   const bool more = it != sessions_.end();
-  for (const auto& id : slice) request_check(id);
-  checked += static_cast<int>(slice.size());
+  for (const auto& id : slice) {
+    request_check(id);
+    // Counted when the trigger started a check (or found one running, which reports at least
+    // as new a state): a session backing off or held elsewhere runs none now.
+    Session* s = find(id);
+    if (s && s->state.check_in_flight && s->awaited_by_sweep != sweep_.id) {
+      s->awaited_by_sweep = sweep_.id;
+      ++sweep_.outstanding;
+    }
+  }
+  sweep_.checked += static_cast<int>(slice.size());
   if (more && !stopping_) {
     ++jobs_;
-    asio::post(home_, [weak = weak_from_this(), last = slice.back(), checked] {
+    asio::post(home_, [weak = weak_from_this(), last = slice.back(), id = sweep_.id] {
       if (auto self = weak.lock()) {
         --self->jobs_;
-        self->check_in_slices(last, checked);
+        if (self->sweep_.id == id) self->check_in_slices(last);
         self->maybe_finish_stop();
       }
     });
     return;
   }
-  emit({.kind = EventKind::sweep_completed, .tries = checked});
+  sweep_.handed_out = true;
   arm_sweep_timer();
+  maybe_complete_sweep();
+}
+
+// A check returned, or its session was forgotten: one fewer for the sweep that awaited it.
+void Supervisor::Impl::sweep_check_returned(Session& s) {
+  if (s.awaited_by_sweep == 0) return;
+  if (std::exchange(s.awaited_by_sweep, 0) == sweep_.id) --sweep_.outstanding;
+}
+
+void Supervisor::Impl::maybe_complete_sweep() {
+  if (!sweep_.handed_out || sweep_.outstanding > 0 || sweep_.said) return;
+  sweep_.said = true;
+  const auto took = std::chrono::duration_cast<Duration>(clock_->steady_now() - sweep_.started);
+  emit({.kind = EventKind::sweep_completed, .tries = sweep_.checked, .duration = took});
 }
 
 void Supervisor::Impl::arm_sweep_timer() {

@@ -89,8 +89,10 @@ void Supervisor::Impl::request_check(const std::string& id) {
 }
 
 void Supervisor::Impl::forget_session(const std::string& id) {
+  if (Session* s = find(id)) sweep_check_returned(*s);
   if (watcher_) watcher_->remove(id);
   sessions_.erase(id);
+  maybe_complete_sweep();
 }
 
 void Supervisor::Impl::emit(Event event) {

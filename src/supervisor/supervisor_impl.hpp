@@ -94,6 +94,7 @@ struct Session {
 
   std::shared_ptr<const sweep::PassMemo> memo;  // what the last check read (see sweep::PassMemo)
   bool watched = false;
+  std::uint64_t awaited_by_sweep = 0;  // the sweep whose check of this session has not returned yet
   std::string last_os_error;  // a cgroup operation's error, said once
   std::unique_ptr<runtime::ContainerOutput> output;  // the container's stdout and stderr, while it runs
   std::string stderr_tail;  // of the last container that ended (for session.start_failing)
@@ -179,7 +180,9 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   void on_registry(std::map<std::string, store::Session> listed, std::vector<Error> errors, bool unreadable,
                    bool check_all);
   void reconcile(std::map<std::string, store::Session>& listed, bool check_all);
-  void check_in_slices(std::optional<std::string> after, int checked);
+  void check_in_slices(std::optional<std::string> after);
+  void sweep_check_returned(Session& s);
+  void maybe_complete_sweep();
   void arm_sweep_timer();
 
   // file_events.cpp
@@ -205,6 +208,17 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   EventHandler on_event_;
   asio::thread_pool pool_;
   Strand registry_strand_;
+  // The sweep in progress: sweep.completed is said when the last check it handed out returns
+  // (a sweep that a newer one overtakes is not said).
+  struct SweepTally {
+    std::uint64_t id = 0;
+    SteadyTime started{};
+    int checked = 0;          // sessions it triggered
+    int outstanding = 0;      // its checks that have not returned
+    bool handed_out = false;  // every slice dispatched
+    bool said = false;
+  };
+  SweepTally sweep_;
   std::unique_ptr<Clock::Timer> sweep_timer_;
   std::optional<detail::Instance> instance_;  // this data directory is ours while we live
   std::optional<os::CgroupTree> cgroups_;      // where containers' cgroups go; none: process groups only

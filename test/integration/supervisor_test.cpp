@@ -255,6 +255,28 @@ TEST(Supervisor, ShutdownLeavesInterruptedWorkToResume) {
   ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
 }
 
+// sweep.completed is said when the last check of the sweep has returned, not when the checks
+// were handed out: the containers its checks start come before it, and it counts the sessions.
+TEST(Supervisor, ASweepIsCompletedWhenItsLastCheckHasReturned) {
+  SupervisorHarness h;
+  for (const char* id : {"s1", "s2", "s3"}) {
+    h.create_session(id);
+    h.enqueue(id);
+  }
+  h.start();
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::sweep_completed) == 1; })) << h.story();
+  int started_before = 0;
+  for (const auto& e : h.events()) {
+    if (e.kind == EventKind::sweep_completed) break;
+    if (e.kind == EventKind::container_started) ++started_before;
+  }
+  EXPECT_EQ(started_before, 3) << "said before its checks returned\n" << h.story();
+  const auto completed = h.of(EventKind::sweep_completed).front();
+  EXPECT_EQ(completed.tries, 3);
+  EXPECT_GT(completed.duration, Duration::zero());
+  EXPECT_GE(h.supervisor().counters().checks, 3u);
+}
+
 // Its own reads must not look like changes to it: an idle supervisor does no work at all.
 TEST(Supervisor, AnIdleSupervisorStandsStill) {
   SupervisorHarness h;

@@ -35,7 +35,8 @@ TEST(OpsMetrics, EverySeriesExistsAtZeroBeforeAnyEvent) {
                              "hostsweep_sessions{state=\"backing_off\"}", "hostsweep_watch_overflows_total",
                              "hostsweep_container_idle_stops_total", "hostsweep_session_start_failing_total",
                              "hostsweep_sessions_with_errors",
-                             "hostsweep_event_latency_seconds_count{path=\"deadline_to_kill\"}"}) {
+                             "hostsweep_event_latency_seconds_count{path=\"deadline_to_kill\"}",
+                             "hostsweep_sweep_duration_seconds_count"}) {
     EXPECT_EQ(metric_value(text, series), 0.0) << series << "\n" << text;
   }
 }
@@ -43,7 +44,9 @@ TEST(OpsMetrics, EverySeriesExistsAtZeroBeforeAnyEvent) {
 TEST(OpsMetrics, EventsMoveTheCounters) {
   Metrics m;
   m.observe(event(EventKind::sweep_completed));
-  m.observe(event(EventKind::sweep_completed));
+  Event slow_sweep = event(EventKind::sweep_completed);
+  slow_sweep.duration = std::chrono::milliseconds(700);
+  m.observe(slow_sweep);
   m.observe(event(EventKind::container_started));
   Event exited = event(EventKind::container_exited);
   exited.exit = runtime::ExitStatus{.exit_code = 0};
@@ -65,6 +68,9 @@ TEST(OpsMetrics, EventsMoveTheCounters) {
   m.observe(event(EventKind::watch_overflow));
   auto text = m.render({});
   EXPECT_EQ(metric_value(text, "hostsweep_sweeps_total"), 2.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_sweep_duration_seconds_bucket{le=\"0.5\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_sweep_duration_seconds_bucket{le=\"1\"}"), 2.0);
+  EXPECT_DOUBLE_EQ(metric_value(text, "hostsweep_sweep_duration_seconds_sum").value_or(-1), 0.7);
   EXPECT_EQ(metric_value(text, "hostsweep_container_starts_total"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_container_exits_total{outcome=\"success\"}"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_container_exits_total{outcome=\"failure\"}"), 1.0);
@@ -78,6 +84,7 @@ TEST(OpsMetrics, EventsMoveTheCounters) {
   EXPECT_EQ(metric_value(text, "hostsweep_messages_total{outcome=\"failed\"}"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_session_errors_total"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_watch_overflows_total"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_sweep_duration_seconds_count"), 2.0);
   // Only the liveness kill is a deadline's latency: 40 ms, in the 0.05 s bucket.
   EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_count{path=\"deadline_to_kill\"}"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_bucket{path=\"deadline_to_kill\",le=\"0.025\"}"), 0.0);

@@ -33,7 +33,7 @@ enum class EventKind {
   watch_overflow,          // the kernel dropped events; everything is re-checked
   containment_reduced,     // reason: no cgroup for containers (escaped processes outlive them)
   orphans_stopped,         // detail: docker/podman containers of a dead supervisor were looked for and stopped
-  sweep_completed,         // tries = number of sessions
+  sweep_completed,         // tries = number of sessions; duration: until its last check returned
   container_output,        // container-log = journal: pid; reason: "stdout" or "stderr"; detail: one line, escaped
 };
 
@@ -51,6 +51,8 @@ struct Event {
   int tries = 0;
   Duration delay{0};
   std::string detail;  // a sentence for people: why, with the numbers
+  // sweep.completed: from the sweep's start until the last of its checks returned.
+  Duration duration{0};
   // container.exited and session.start_failing: the container's last stderr lines (at most 20
   // and about 4 KiB), each escaped as in its log file (policy/output_lines.hpp: no control
   // byte, valid UTF-8), joined by '\n'; "" when it wrote nothing to stderr.
