@@ -19,6 +19,9 @@ void add_status_command(CLI::App& app, int& exit_code);
 void add_explain_command(CLI::App& app);
 void add_sweep_command(CLI::App& app, int& exit_code);
 void add_run_command(CLI::App& app, int& exit_code);
+// SIGTERM and SIGINT blocked in the calling thread (and the threads it starts), then unblocked.
+void hold_stop_signals();
+void release_stop_signals();
 void add_cron_command(CLI::App& app, int& exit_code);
 void add_logs_command(CLI::App& app);
 

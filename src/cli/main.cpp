@@ -1,12 +1,19 @@
 // The `hostsweep` program: parses the command line and maps failures to one line on stderr
 // and an exit status (2 bad input, 3 not found, 4 already exists, 5 corrupt file, 1 other).
+#include <signal.h>
+
 #include <iostream>
+#include <string_view>
 
 #include "commands.hpp"
 #include "json_writer.hpp"
 
 int main(int argc, char** argv) {
   using namespace hostsweep;
+  // The daemon's stop signals are held from the first instruction: one that comes while the
+  // command line is parsed stays pending until `run` has its handler, and is a clean stop
+  // (not the default action's sudden death). Other commands keep the default action.
+  if (argc > 1 && std::string_view(argv[1]) == "run") cli::hold_stop_signals();
   CLI::App app{"hostsweep: a supervisor for sandboxed agent containers", "hostsweep"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "hostsweep 0.1.0");

@@ -30,6 +30,26 @@
 
 namespace hostsweep::cli {
 
+namespace {
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+}  // namespace
+
+void hold_stop_signals() {
+  const auto set = stop_signals();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void release_stop_signals() {
+  const auto set = stop_signals();
+  ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 void add_run_command(CLI::App& app, int& exit_code) {
   auto settings = std::make_shared<RunSettings>();
   auto* cmd = app.add_subcommand("run", "supervise every active session's container (the daemon)");
@@ -39,6 +59,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
     // for the loop and is a clean stop, not the default action's sudden death.
     boost::asio::io_context io;
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+    release_stop_signals();  // one held since main() is delivered to `signals` now
     ::signal(SIGPIPE, SIG_IGN);
     RunConfig config = settings->resolve();
     // The data directory is made by `session create` (or systemd's StateDirectory=): a daemon

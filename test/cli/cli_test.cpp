@@ -2,11 +2,18 @@
 // stderr for each kind of bad input, with nothing half-written.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include <algorithm>
 
 #include "support/run_program.hpp"
 #include "support/temp_dir.hpp"
+#include "cli/commands.hpp"
 
 namespace hostsweep::testing {
 namespace {
@@ -40,6 +47,28 @@ class CliTest : public ::testing::Test {
 
 // A container writes the ids of its claims: `explain` and `sweep --once` show them escaped, so a
 // hostile id cannot drive the operator's terminal (FAILURE-MODES.md 21).
+// `hostsweep run` holds SIGTERM from main()'s first line: one that comes before the loop's
+// handler exists waits for it, and is a clean stop, not a death by the default action.
+TEST(StopSignals, ASigtermHeldBeforeTheHandlerExistsReachesItOnceReleased) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    cli::hold_stop_signals();
+    ::kill(::getpid(), SIGTERM);  // start-up: no handler yet
+    boost::asio::io_context io;
+    boost::asio::signal_set signals(io, SIGTERM);
+    int seen = 0;
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) { seen = ec ? -1 : signal; });
+    cli::release_stop_signals();
+    io.run_for(std::chrono::seconds(10));
+    ::_exit(seen == SIGTERM ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the handler did not see the held SIGTERM";
+}
+
 TEST_F(CliTest, IdsAndReasonsFromSessionFilesAreEscapedOnTheTerminal) {
   create("s1");
   {
