@@ -33,16 +33,17 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${HOSTSWEEP_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "${PROJECT_DESCRIPTION}
- hostsweep runs one container per session of an AI agent (a directory with two
- SQLite files and a heartbeat), hands it work, notices containers that died or
- got stuck, retries their work with exponential backoff and fails hopeless
- work, without losing a message or running two containers for one session.
- .
- This package holds the daemon (hostsweep run, a Type=notify systemd unit,
- not enabled on install), its command-line tools, and hostsweep-fake-agent, a
- fake container for testing agent integrations. Runtimes: the plain process,
- bubblewrap, Docker or Podman.")
+# The extended description (CPack indents it and writes the empty line as " ."); the
+# synopsis is the summary above.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "hostsweep runs one container per session of an AI agent (a directory with two
+SQLite files and a heartbeat), hands it work, notices containers that died or
+got stuck, retries their work with exponential backoff and fails hopeless
+work, without losing a message or running two containers for one session.
+
+This package holds the daemon (hostsweep run, a Type=notify systemd unit,
+not enabled on install), its command-line tools, and hostsweep-fake-agent, a
+fake container for testing agent integrations. Runtimes: the plain process,
+bubblewrap, Docker or Podman.")
 # Depends: from the binaries' shared libraries (dpkg-shlibdeps), plus what the maintainer
 # scripts use: adduser (postinst).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)

@@ -45,8 +45,9 @@ for name in Maintainer Description Section; do
 done
 depends=$(field Depends)
 [ -n "$depends" ] || fail "Depends: is empty"
+depends_names=$(tr ',|' '\n\n' <<<"$depends" | awk '{print $1}')
 for dep in libc6 libsqlite3-0 libstdc++6 adduser; do
-  grep -Eq "(^|, )$dep( |,|$)" <<<"$depends" || fail "Depends: lacks $dep: $depends"
+  grep -qxF "$dep" <<<"$depends_names" || fail "Depends: lacks $dep: $depends"
 done
 grep -q bubblewrap <<<"$(field Recommends)" || fail "Recommends: lacks bubblewrap"
 
