@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libsqlite3-dev libsqlitecpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libhowardhinnant-date-dev libcli11-dev libtomlplusplus-dev
   tzdata sqlite3
+  dpkg-dev  # dpkg-shlibdeps, which computes the .deb's Depends: (cmake/HostsweepPackage.cmake)
   bubblewrap  # the bwrap runtime's integration test (test/integration/bwrap_test.cpp)
   # promtool, which checks the /metrics output (test/ops/); ~19 MB, about 35 s to install.
   # The package also brings a Prometheus server unit: `systemctl disable --now prometheus`

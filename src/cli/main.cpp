@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "run") cli::hold_stop_signals();
   CLI::App app{"hostsweep: a supervisor for sandboxed agent containers", "hostsweep"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "hostsweep 0.1.0");
+  app.set_version_flag("--version", "hostsweep " HOSTSWEEP_VERSION);  // project(VERSION) in CMakeLists.txt
   int exit_code = 0;
   cli::add_session_command(app);
   cli::add_enqueue_command(app);

@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <regex>
+
 #include "hostsweep/error.hpp"
 #include "hostsweep/policy/time_zone.hpp"
 #include "support/temp_dir.hpp"
@@ -36,6 +39,46 @@ TEST(RunSettings, TheShippedExampleConfigIsValid) {
   EXPECT_EQ(c.supervisor.container_log.mode, supervisor::ContainerLogMode::file);
   EXPECT_EQ(c.supervisor.container_log.max_bytes, 10u << 20);
   EXPECT_EQ(c.supervisor.container_log.keep, 3);
+}
+
+// The .deb's /etc/hostsweep/hostsweep.toml sets nothing; each of its commented lines, taken in,
+// is a valid setting at the default it claims (the account lines aside: the package makes the
+// hostsweep user, this host need not have it).
+TEST(RunSettings, ThePackagedConfigCommentsOutTheDefaults) {
+  std::ifstream in(HOSTSWEEP_SOURCE_DIR "/packaging/deb/hostsweep.toml");
+  ASSERT_TRUE(in) << "packaging/deb/hostsweep.toml";
+  const std::regex setting(R"(^# ([a-z-]+) = .*)");
+  std::string line, uncommented;
+  int settings = 0;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, setting)) continue;
+    ++settings;
+    if (m[1] == "run-as-user" || m[1] == "run-as-group") continue;
+    uncommented += line.substr(2) + "\n";
+  }
+  EXPECT_GE(settings, 30);
+  hostsweep::testing::TempDir tmp;
+  auto file = tmp.path() / "hostsweep.toml";
+  hostsweep::testing::write_file(file, uncommented);
+  auto c = resolve({"--data-dir", "d", "--config", file.string()});
+  auto d = resolve({"--data-dir", "d", "--agent-command", "agent-runner --workspace {session_dir} --session {session_id}"});
+  EXPECT_EQ(c.supervisor.runtime.kind, d.supervisor.runtime.kind);
+  EXPECT_EQ(c.supervisor.sweep_interval, d.supervisor.sweep_interval);
+  EXPECT_EQ(c.supervisor.policy.stuck.ceiling, d.supervisor.policy.stuck.ceiling);
+  EXPECT_EQ(c.supervisor.policy.retry.max_tries, d.supervisor.policy.retry.max_tries);
+  EXPECT_EQ(c.supervisor.kill_grace, d.supervisor.kill_grace);
+  EXPECT_EQ(c.supervisor.stop_timeout, d.supervisor.stop_timeout);
+  EXPECT_EQ(c.supervisor.start_failure_alert, d.supervisor.start_failure_alert);
+  EXPECT_EQ(c.supervisor.start_backoff.cap, d.supervisor.start_backoff.cap);
+  EXPECT_EQ(c.supervisor.cgroup.to_string(), d.supervisor.cgroup.to_string());
+  EXPECT_EQ(c.supervisor.container_log.max_bytes, d.supervisor.container_log.max_bytes);
+  EXPECT_EQ(c.supervisor.container_log.keep, d.supervisor.container_log.keep);
+  EXPECT_EQ(c.supervisor.database_threads, d.supervisor.database_threads);
+  EXPECT_EQ(c.supervisor.watch_files, d.supervisor.watch_files);
+  EXPECT_EQ(c.log_format, d.log_format);
+  EXPECT_EQ(c.log_level, d.log_level);
+  EXPECT_FALSE(c.metrics_listen);
 }
 
 TEST(RunSettings, ContainerLogSettings) {

@@ -29,7 +29,7 @@ std::pair<int, std::string> verify(const std::string& unit_text) {
 
 std::string packaged_unit() {
   auto text = read_file(std::filesystem::path(HOSTSWEEP_SOURCE_DIR) / "packaging" / "hostsweep.service");
-  const std::string installed = "/usr/local/bin/hostsweep ";
+  const std::string installed = "/usr/bin/hostsweep ";
   auto at = text.find("ExecStart=" + installed);
   if (at == std::string::npos) return {};
   text.replace(at + 10, installed.size() - 1, HOSTSWEEP_CLI_PATH);
@@ -39,7 +39,7 @@ std::string packaged_unit() {
 TEST(ServiceUnit, PackagedUnitPassesSystemdAnalyzeVerify) {
   if (!have_program("systemd-analyze")) GTEST_SKIP() << "systemd-analyze not installed (Debian package systemd)";
   auto text = packaged_unit();
-  ASSERT_FALSE(text.empty()) << "no ExecStart=/usr/local/bin/hostsweep in the unit";
+  ASSERT_FALSE(text.empty()) << "no ExecStart=/usr/bin/hostsweep in the unit";
   for (const char* needed : {"Type=notify\n", "NotifyAccess=main\n", "WatchdogSec=", "Delegate=yes\n", "KillMode=mixed\n",
                              "ProtectSystem=strict\n", "ReadWritePaths=/var/lib/hostsweep\n", "PrivateTmp=yes\n",
                              "ProtectHome=yes\n", "NoNewPrivileges=yes\n", "TimeoutStopSec="}) {
