@@ -10,7 +10,7 @@
 
 int main(int argc, char** argv) {
   using namespace hostsweep;
-  // The daemon's stop signals are held from the first instruction: one that comes while the
+  // The daemon's stop signals are held from main()'s first line: one that comes while the
   // command line is parsed stays pending until `run` has its handler, and is a clean stop
   // (not the default action's sudden death). Other commands keep the default action.
   if (argc > 1 && std::string_view(argv[1]) == "run") cli::hold_stop_signals();
