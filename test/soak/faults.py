@@ -40,6 +40,7 @@ class Daemon:
     stops: list[Stop] = field(default_factory=list)
     kills: int = 0
     _down_since: float | None = None
+    signalled: float = 0.0  # when the daemon was last sent a signal (set before sending it)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def log_path(self, n: int) -> str:
@@ -65,6 +66,7 @@ class Daemon:
         with self.lock:
             if self.proc is None:
                 return
+            self.signalled = time.time()
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
             self.kills += 1
@@ -76,7 +78,7 @@ class Daemon:
         SIGKILLed (and the stop recorded with elapsed None)."""
         with self.lock:
             assert self.proc is not None
-            sent = time.time()
+            sent = self.signalled = time.time()
             self.proc.send_signal(signal.SIGTERM)
             try:
                 rc = self.proc.wait(timeout=wait)
@@ -141,18 +143,20 @@ class ContainerFaults:
             self._kill_in_txn(fault)
 
     def _kill_in_txn(self, fault, window: float = 2.5) -> None:
-        victim = self._victim(fault.session)
-        if victim is None:
+        # Watches the journals of every running container (the preferred victim's first), so
+        # that an idle victim does not waste the fault; kills the first seen mid-commit.
+        leaders = self._leaders()
+        if not leaders:
             self.skipped[fault.kind] = self.skipped.get(fault.kind, 0) + 1
             return
-        journal = os.path.join(self.sessions_dir, victim.session, "outbound.db-journal")
+        order = sorted(leaders, key=lambda s: (s != fault.session, s))
+        journals = [(leaders[s], os.path.join(self.sessions_dir, s, "outbound.db-journal")) for s in order]
         deadline = time.monotonic() + window
         while time.monotonic() < deadline:
-            if os.path.lexists(journal):
-                if procs.signal_verified(victim, signal.SIGKILL):
+            for victim, journal in journals:
+                if os.path.lexists(journal) and procs.signal_verified(victim, signal.SIGKILL):
                     in_txn = os.path.lexists(journal)
                     self.kills.append(ContainerKill(time.time(), fault.kind, victim.session, victim.pid, in_txn))
                     return
-                break  # it ended by itself meanwhile
             time.sleep(0.0003)
         self.skipped[fault.kind] = self.skipped.get(fault.kind, 0) + 1

@@ -26,6 +26,7 @@ class Monitor:
     data_dir: str
     group: str
     daemon_pid: callable  # () -> the live daemon's pid or None
+    daemon_signalled: callable  # () -> when the daemon was last signalled (wall clock)
     interval: float = 0.1
     samples: int = 0
     max_running: int = 0
@@ -58,6 +59,12 @@ class Monitor:
                 self.violations.append(Sighting(time.time(), "-", f"monitor failed: {e!r}"))
                 return
 
+    def _daemon_undisturbed(self, daemon: int, since: float) -> bool:
+        # A daemon signalled since the sample began may be exiting: the kernel drops its locks
+        # before the process is gone (and Popen.poll() says None while another thread waits
+        # for it), so what the sample saw of its locks proves nothing.
+        return self.daemon_pid() == daemon and self.daemon_signalled() < since - 0.05
+
     def sample(self) -> None:
         now = time.time()
         daemon = self.daemon_pid()
@@ -80,7 +87,7 @@ class Monitor:
             # A child of the live daemon: the daemon took the lock before it started it and
             # keeps it until the container has ended, so it must be held now.
             held = procs.lock_held(os.path.join(self.host_dir(p.session), "lock"))
-            if not held and procs.still_same(p) and self.daemon_pid() == daemon:
+            if not held and procs.still_same(p) and self._daemon_undisturbed(daemon, now):
                 self.violations.append(Sighting(now, p.session, f"container pid {p.pid} runs with its session lock "
                                                 f"{'missing' if held is None else 'free'}"))
             # The record is written just after the spawn: a mismatch is a violation only when
@@ -92,7 +99,7 @@ class Monitor:
             first = self._holder_misses.setdefault(p.session, (p.pid, now))
             if first[0] != p.pid:
                 self._holder_misses[p.session] = (p.pid, now)
-            elif now - first[1] > 3.0 and procs.still_same(p) and self.daemon_pid() == daemon:
+            elif now - first[1] > 3.0 and procs.still_same(p) and self._daemon_undisturbed(daemon, now):
                 self.violations.append(Sighting(now, p.session, f"holder record names pid {named}, "
                                                 f"not the running container {p.pid}, for {now - first[1]:.1f}s"))
                 self._holder_misses.pop(p.session, None)

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import checker  # noqa: E402
 import faults  # noqa: E402
+import inject  # noqa: E402
 import logs as logs_mod  # noqa: E402
 import monitor as monitor_mod  # noqa: E402
 import procs  # noqa: E402
@@ -78,7 +79,12 @@ def arguments(argv):
     p.add_argument("--work-dir", help="where the data directory and logs go (default: a fresh temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the work directory even when the run passes")
     p.add_argument("--summary", help="also write the run's figures to this JSON file")
+    p.add_argument("--inject", default="", help="break invariants by hand to see the checker fail: a comma-separated "
+                   "list of " + ", ".join(inject.KINDS))
     a = p.parse_args(argv)
+    a.inject = set(filter(None, a.inject.split(",")))
+    if a.inject - set(inject.KINDS):
+        p.error(f"--inject: unknown {sorted(a.inject - set(inject.KINDS))}")
     for binary in (a.hostsweep, a.fake_agent):
         if not os.access(binary, os.X_OK):
             p.error(f"{binary}: not an executable file")
@@ -105,7 +111,10 @@ class Soak:
         flags.append(f"--agent-command={a.fake_agent} --session-dir {{session_dir}} {AGENT_FLAGS}")
         self.daemon = faults.Daemon(a.hostsweep, self.data, self.log_dir, flags)
         self.containers = faults.ContainerFaults(a.fake_agent, self.sessions_dir, a.seed)
-        self.monitor = monitor_mod.Monitor(a.fake_agent, self.data, self.sc.group, self.daemon.pid)
+        self.monitor = monitor_mod.Monitor(
+            a.fake_agent, self.data, self.sc.group, self.daemon.pid,
+            # While a fault holds the daemon (a stop in progress), its locks prove nothing.
+            lambda: float("inf") if self.daemon.lock.locked() else self.daemon.signalled)
         self.writers = writer_mod.Writers(a.hostsweep, self.data, self.sc.group)
         self.written: dict[str, checker.Written] = {}
         self.violations: list[checker.Violation] = []
@@ -174,6 +183,8 @@ class Soak:
         self.monitor.start()
         threads = [threading.Thread(target=t, name=t.__name__, daemon=True)
                    for t in (self._write_loop, self._container_loop, self._daemon_loop)]
+        if "twin" in self.a.inject:
+            threads.append(threading.Thread(target=self._inject_twin, name="twin", daemon=True))
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
@@ -184,6 +195,16 @@ class Soak:
                     self._check_daemon_alive()
                 finally:
                     self.daemon.lock.release()
+
+    def _inject_twin(self) -> None:
+        self._at(self.a.duration / 2)
+        for _ in range(200):  # until some session has a container to be twinned
+            running = sorted({p.session for p in procs.agents(self.a.fake_agent, self.sessions_dir)})
+            if running:
+                inject.twin(self.a.fake_agent, self.sessions_dir, running[0], self.say).wait(timeout=30)
+                return
+            time.sleep(0.05)
+        self.violations.append(checker.Violation("-", "-", "inject twin: no container ran to be twinned"))
 
     def drain(self) -> None:
         """No more faults; every script plays `normal` from its next start; waits until every
@@ -320,6 +341,7 @@ def main(argv=None) -> int:
         soak.chaos()
         soak.drain()
         soak.final_stop()
+        inject.after_stop(a.inject, soak.sessions_dir, soak.sc.sessions, soak.say)
         figures = soak.check()
     except KeyboardInterrupt as e:
         print(f"soak: interrupted ({e}); seed {a.seed}", flush=True)
