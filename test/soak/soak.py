@@ -162,6 +162,9 @@ class Soak:
                 continue
             self._at(f.at)
             self._check_daemon_alive()
+            if f.kind == "daemon-term" and not self.daemon.wait_started():
+                self.violations.append(checker.Violation("-", "-", f"daemon {self.daemon.incarnation} did not log "
+                                                         "daemon.started within 30 s"))
             if f.kind == "daemon-kill":
                 self.say("fault: daemon SIGKILL")
                 self.daemon.kill()
@@ -239,6 +242,7 @@ class Soak:
         return left
 
     def final_stop(self) -> None:
+        self.daemon.wait_started()
         stop = self.daemon.term(wait=self.term_bound + 30, final=True)
         self.say(f"final SIGTERM: stopped in {stop.elapsed and round(stop.elapsed, 2)}s, exit {stop.returncode}")
         self.monitor.stop()
