@@ -267,6 +267,14 @@ class Soak:
         if self.monitor.samples < max(10, self.a.duration):  # a monitor that barely looked proves nothing
             self.violations.append(checker.Violation("-", "-", f"the monitor took only {self.monitor.samples} samples"))
 
+        # A run whose faults did not happen proves nothing: each kind must have been injected.
+        kills = self.containers.kills
+        for kind, count in (("daemon SIGKILL", self.daemon.kills),
+                            ("daemon SIGTERM", sum(1 for s in self.daemon.stops if not s.final)),
+                            ("container SIGKILL", len(kills)),
+                            ("container SIGKILL inside a write transaction", sum(1 for k in kills if k.in_txn))):
+            if count == 0:
+                self.violations.append(checker.Violation("-", "-", f"the run injected no {kind}: it proves nothing of it"))
         rows_by_id: dict[str, dict] = {}
         for s in self.sc.sessions:
             self.violations += checker.check_session(s, os.path.join(self.sessions_dir, s), self.written, MAX_TRIES)
