@@ -34,6 +34,7 @@ class Monitor:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _holder_misses: dict[str, tuple[int, float]] = field(default_factory=dict)
+    cgroups: set[str] = field(default_factory=set)  # every container cgroup a holder record named
 
     @property
     def sessions_dir(self) -> str:
@@ -92,7 +93,9 @@ class Monitor:
                                                 f"{'missing' if held is None else 'free'}"))
             # The record is written just after the spawn: a mismatch is a violation only when
             # it lasts (3 s) for the same container.
-            named = procs.holder_pid(os.path.join(self.host_dir(p.session), "holder"))
+            named, cgroup = procs.holder(os.path.join(self.host_dir(p.session), "holder"))
+            if cgroup:
+                self.cgroups.add(cgroup)
             if named == p.pid:
                 self._holder_misses.pop(p.session, None)
                 continue

@@ -108,13 +108,26 @@ def lock_held(path: str) -> bool | None:
         os.close(fd)
 
 
-def holder_pid(path: str) -> int | None:
-    """The container pid a holder record names (os/holder_record.cpp's format), None if none."""
+def holder(path: str) -> tuple[int | None, str | None]:
+    """The container pid and cgroup a holder record names (os/holder_record.cpp's format);
+    (None, None) when there is none."""
+    pid, cgroup = None, None
     try:
         with open(path) as f:
             for line in f:
                 if line.startswith("container "):
-                    return int(line.split()[1])
+                    pid = int(line.split()[1])
+                elif line.startswith("cgroup "):
+                    cgroup = line[7:].strip()
     except (OSError, ValueError, IndexError):
+        return None, None
+    return pid, (cgroup if cgroup and cgroup != "-" else None)
+
+
+def cgroup_populated(cgroup: str) -> bool | None:
+    """What the cgroup's cgroup.events says; None when the cgroup is gone."""
+    try:
+        with open(os.path.join(cgroup, "cgroup.events")) as f:
+            return any(line.split() == ["populated", "1"] for line in f)
+    except FileNotFoundError:
         return None
-    return None

@@ -250,6 +250,10 @@ class Soak:
         for p in left:
             self.violations.append(checker.Violation(p.session, "-", f"process {p.pid} (group {p.pgid}) left after the final stop"))
             procs.signal_verified(p, signal.SIGKILL)
+        for cgroup in sorted(self.monitor.cgroups):
+            if procs.cgroup_populated(cgroup):
+                self.violations.append(checker.Violation(os.path.basename(cgroup), "-",
+                                                         f"cgroup {cgroup} still populated after the final stop"))
 
     def check(self) -> dict:
         for stop in self.daemon.stops:
@@ -321,7 +325,8 @@ class Soak:
             "recurring_series": sum(1 for x in self.written.values() if x.recurrence),
             "rows_by_status": by_status, "daemon_incarnations": self.daemon.incarnation,
             "faults": injected, "events": events, "script_lines_by_behaviour": behaviours,
-            "monitor": {"samples": self.monitor.samples, "max_sessions_running": self.monitor.max_running},
+            "monitor": {"samples": self.monitor.samples, "max_sessions_running": self.monitor.max_running,
+                        "cgroups_checked_empty_at_end": len(self.monitor.cgroups)},
             "sigterm_s": [round(s.elapsed, 2) for s in self.daemon.stops if s.elapsed is not None],
             "sigterm_bound_s": self.term_bound,
             "fault_free_latency_s": stats.summary(latencies),
