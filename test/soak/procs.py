@@ -129,5 +129,5 @@ def cgroup_populated(cgroup: str) -> bool | None:
     try:
         with open(os.path.join(cgroup, "cgroup.events")) as f:
             return any(line.split() == ["populated", "1"] for line in f)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
