@@ -126,14 +126,16 @@ def check_session(session: str, session_dir: str, written: dict[str, Written], m
 
 def caused_by_scenario(e: dict, killed: dict[str, list[float]], logs) -> bool:
     """Whether a session.error is one the scenario caused: the hot journal of a container that
-    was SIGKILLed mid-commit (by the soak, or by the daemon's own kill), seen in the moments
-    around its death. Everything else is unexplained."""
+    was killed mid-commit (SIGKILLed by the soak, or signalled by the daemon itself), seen in
+    the moments around its death. Everything else is unexplained."""
     if "has a hot journal" not in (e.get("reason") or ""):
         return False
     at, session = parse_ts(e["ts"]), e.get("session")
     if any(at - 15 <= k <= at + 1 for k in killed.get(session, [])):
         return True
-    return any(x.get("session") == session and x.get("signal") == 9 and abs(parse_ts(x["ts"]) - at) <= 15
+    # Killed by any signal: the daemon's own SIGTERM (a stop, an idle stop) ends a fake agent
+    # mid-commit as surely as a SIGKILL does.
+    return any(x.get("session") == session and x.get("signal") and abs(parse_ts(x["ts"]) - at) <= 15
                for x in logs.of("container.exited"))
 
 
