@@ -14,6 +14,18 @@ namespace {
 
 using supervisor::EventKind;
 
+// Stops the supervisor, whose kill grace and deadline run on the simulated clock too.
+void stop_on_simulated_clock(SupervisorHarness& h, supervisor::ManualClock& clock) {
+  bool done = false;
+  h.supervisor().async_stop([&] { done = true; });
+  for (int i = 0; i < 10 && !done; ++i) {
+    clock.advance(10s);
+    h.wait_for([&] { return done; }, 1s);
+  }
+  EXPECT_TRUE(done) << "the stop did not complete\n" << h.story();
+  h.abandon();
+}
+
 // The reference's windows (30 min ceiling, 60 s claim tolerance, 3 min start-up grace) on a
 // clock that moves only when told.
 struct SimulatedClock : ::testing::Test {
@@ -22,17 +34,7 @@ struct SimulatedClock : ::testing::Test {
     h.options().kill_grace = 10s;
     h.options().clock = clock;
   }
-  ~SimulatedClock() override {
-    // The stop's kill grace and deadline run on the simulated clock too.
-    bool done = false;
-    h.supervisor().async_stop([&] { done = true; });
-    for (int i = 0; i < 10 && !done; ++i) {
-      clock->advance(10s);
-      h.wait_for([&] { return done; }, 1s);
-    }
-    EXPECT_TRUE(done) << h.story();
-    h.abandon();
-  }
+  ~SimulatedClock() override { stop_on_simulated_clock(h, *clock); }
 
   // Moves time, then lets the supervisor act on it.
   void advance(Duration d) {
@@ -204,14 +206,7 @@ TEST(SimulatedClockSchedule, ADailyScheduleKeepsItsLocalTimeAcrossTheChangeToSum
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 2; })) << h.story();
   EXPECT_EQ(h.of(EventKind::container_started).back().at, sunday_0900_cest);
 
-  bool stopped = false;
-  h.supervisor().async_stop([&] { stopped = true; });
-  for (int i = 0; i < 10 && !stopped; ++i) {
-    clock->advance(10s);
-    h.wait_for([&] { return stopped; }, 1s);
-  }
-  EXPECT_TRUE(stopped) << h.story();
-  h.abandon();
+  stop_on_simulated_clock(h, *clock);
 }
 
 }  // namespace
