@@ -54,6 +54,14 @@ struct Fixture {
     return true;
   }
 
+  // The child has exited, and what its pipes still held has been read.
+  bool exit_and_drain(ChildProcess& child, ContainerOutput& out) {
+    wait_exit(child);
+    bool drained = false;
+    out.drain([&] { drained = true; });
+    return wait_for([&] { return drained; });
+  }
+
   ExitStatus wait_exit(ChildProcess& child) {
     std::optional<ExitStatus> status;
     child.async_wait([&](std::error_code, ExitStatus s) { status = s; });
@@ -68,10 +76,7 @@ TEST(ContainerOutput, ReadsBothStreamsLineByLine) {
   Captured c;
   auto out = f.output(c);
   auto child = f.spawn(*out, "echo one; echo two >&2; printf 'three'; exit 0");
-  f.wait_exit(*child);
-  bool drained = false;
-  out->drain([&] { drained = true; });
-  ASSERT_TRUE(f.wait_for([&] { return drained; }));
+  ASSERT_TRUE(f.exit_and_drain(*child, *out));
   bool closed = false;
   out->close_after(10s, [&] { closed = true; });
   ASSERT_TRUE(f.wait_for([&] { return closed; }));  // both pipes ended: at once, not after 10 s
@@ -85,10 +90,7 @@ TEST(ContainerOutput, DrainGetsTheLastWordsBeforeTheTailIsTaken) {
   Captured c;
   auto out = f.output(c);
   auto child = f.spawn(*out, "i=0; while [ $i -lt 50 ]; do echo \"line $i\" >&2; i=$((i+1)); done; echo 'fatal: the end' >&2");
-  f.wait_exit(*child);
-  bool drained = false;
-  out->drain([&] { drained = true; });
-  ASSERT_TRUE(f.wait_for([&] { return drained; }));
+  ASSERT_TRUE(f.exit_and_drain(*child, *out));
   auto tail = out->stderr_tail();
   EXPECT_EQ(tail.substr(tail.rfind('\n') + 1), "fatal: the end") << tail;
 }
