@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libhowardhinnant-date-dev libcli11-dev libtomlplusplus-dev
   tzdata sqlite3
   dpkg-dev  # dpkg-shlibdeps, which computes the .deb's Depends: (cmake/HostsweepPackage.cmake)
+  python3  # the chaos soak (test/soak/, ctest soak.short in the release preset)
   bubblewrap  # the bwrap runtime's integration test (test/integration/bwrap_test.cpp)
   # promtool, which checks the /metrics output (test/ops/); ~19 MB, about 35 s to install.
   # The package also brings a Prometheus server unit: `systemctl disable --now prometheus`
