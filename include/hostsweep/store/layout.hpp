@@ -27,7 +27,7 @@ std::string generate_id(std::string_view prefix, TimePoint now);
 // under a 0700 DATA_DIR/run/). What decides whom the supervisor signals, and who may run the
 // session, lives only in the latter (FAILURE-MODES.md 11, 12).
 //
-// Kept as text: a std::filesystem::path holds each of its components apart (about a kilobyte
+// Kept as text: a std::filesystem::path holds each of its components apart (about 2 KiB
 // for a session's two directories), and a supervisor keeps one of these per session.
 class SessionFiles {
  public:
