@@ -45,7 +45,7 @@ std::vector<policy::Ack> read_acks(SQLite::Database& db, const OutboundReadOptio
   while (q.executeStep()) {
     const std::string_view id = text_of(q.getColumn(0));
     const auto status = policy::parse_ack_status(text_of(q.getColumn(1)));
-    if ((status != policy::AckStatus::completed && status != policy::AckStatus::failed) || pending.count(id)) {
+    if (policy::ack_decides(status, pending.count(id) != 0)) {
       acks.push_back({std::string(id), status, q.getColumn(2).getString()});
       continue;
     }

@@ -78,12 +78,20 @@ PassResult run_pass(PassInput in) {
     }
   };
 
+  // The memo: the caller's, or the one the last pass over these files left in the host's
+  // directory (a restarted daemon, `sweep --once`), read only now that this process holds the
+  // lock or runs the container, as whoever wrote it did.
+  std::shared_ptr<const PassMemo> memo = in.memo;
+  const bool persisted = !in.files.host_dir().empty();
+  if (!memo && persisted) memo = load_pass_memo(in.files.pass_memo());
+
   // The versions first: whatever is read after them is at least as new.
   const auto outbound_version = store::read_file_version(in.files.outbound());
   const auto inbound_version = store::read_file_version(in.files.inbound());
-  const auto& memo = in.memo;
-  const bool outbound_unchanged = memo && outbound_version == memo->outbound_version;
   const bool inbound_unchanged = memo && inbound_version == memo->inbound_version;
+  // Compacted acks hold only for a pass under the lock over the same two versions (PassMemo).
+  const bool outbound_unchanged = memo && outbound_version == memo->outbound_version &&
+                                  (!memo->acks_compacted || (lock && inbound_unchanged));
 
   // The facts, from the memo or the files.
   store::OutboundSnapshot outbound;
@@ -156,12 +164,24 @@ PassResult run_pass(PassInput in) {
     if (!outbound.complete) store::ensure_outbound(in.files, *lock);
     out.start_lock = std::move(lock);
   }
-  if (outbound_version && inbound_version && !out.file_error) {
-    // What was read goes to the memo, as it was read.
-    outbound.acks = std::move(facts.acks);
-    outbound.tool = std::move(facts.tool);
-    out.memo = std::make_shared<const PassMemo>(
-        PassMemo{*outbound_version, *inbound_version, std::move(outbound), std::move(facts.inbound)});
+  // What was read goes to the memo, as it was read; never of a version in doubt, which a later
+  // change could leave looking the same.
+  const bool versions_sure = outbound_version && inbound_version && !outbound_version->in_doubt &&
+                             !inbound_version->in_doubt;
+  if (versions_sure && !out.file_error) {
+    if (out.from_memo && (memo->acks_compacted || !lock)) {
+      out.memo = memo;  // the same contents, already kept (and persisted)
+    } else {
+      outbound.acks = std::move(facts.acks);
+      outbound.tool = std::move(facts.tool);
+      PassMemo next{*outbound_version, *inbound_version, std::move(outbound), std::move(facts.inbound)};
+      // No container runs: what a pass needs then, not the session's history; kept on disk for
+      // the next process to sweep the session. (While one runs, the memo stays in memory: a
+      // supervisor that dies leaves an orphan, which no pass reads.)
+      if (lock) next = compact_acks(std::move(next));
+      out.memo = std::make_shared<const PassMemo>(std::move(next));
+      if (persisted && lock) save_pass_memo(in.files.pass_memo(), *out.memo);
+    }
   }
   return out;
 }

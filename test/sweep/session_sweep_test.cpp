@@ -13,6 +13,7 @@
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
+#include "support/settled_files.hpp"
 #include "support/temp_dir.hpp"
 
 namespace hostsweep::sweep {
@@ -20,6 +21,7 @@ namespace {
 
 using namespace std::chrono;
 using hostsweep::testing::TempDir;
+using hostsweep::testing::wait_until_versions_sure;
 
 class SweepTest : public ::testing::Test {
  protected:
@@ -185,6 +187,7 @@ TEST_F(SweepTest, ExplainPlansTheSameStepsWithoutWriting) {
 
 TEST_F(SweepTest, AnUnchangedSessionIsJudgedAgainAtTheNewTimeFromTheMemo) {
   store::enqueue(files, {.id = "later", .content = "x", .process_after = now + 10s}, now);
+  ASSERT_TRUE(wait_until_versions_sure(files));
   auto first = run_pass({.files = files, .policy = policy, .now = now});
   ASSERT_TRUE(first.memo);
   EXPECT_FALSE(first.from_memo);
@@ -198,6 +201,7 @@ TEST_F(SweepTest, AnUnchangedSessionIsJudgedAgainAtTheNewTimeFromTheMemo) {
 }
 
 TEST_F(SweepTest, AMessageEnqueuedByAnotherWriterIsNotHiddenByTheMemo) {
+  ASSERT_TRUE(wait_until_versions_sure(files));
   auto first = run_pass({.files = files, .policy = policy, .now = now});
   ASSERT_TRUE(first.memo);
   store::enqueue(files, {.id = "new", .content = "x"}, now);
@@ -208,6 +212,7 @@ TEST_F(SweepTest, AMessageEnqueuedByAnotherWriterIsNotHiddenByTheMemo) {
 
 TEST_F(SweepTest, AnAckWrittenByTheContainerIsNotHiddenByTheMemo) {
   store::enqueue(files, {.id = "m", .content = "x"}, now);
+  ASSERT_TRUE(wait_until_versions_sure(files));
   auto first = run_pass({.files = files, .policy = policy, .now = now});
   ASSERT_TRUE(first.memo);
   {
@@ -224,6 +229,7 @@ TEST_F(SweepTest, AnAckWrittenByTheContainerIsNotHiddenByTheMemo) {
 TEST_F(SweepTest, OrphanClaimsAreCleanedOnceTheContainerHasEndedEvenWhenNothingChanged) {
   store::enqueue(files, {.id = "m", .content = "x"}, now - 1h);
   claim("m", now - 1min);
+  ASSERT_TRUE(wait_until_versions_sure(files));
   // While the caller's container runs, its claim is normal, and it is judged at each pass's
   // own time, memo or not.
   auto first = run_pass({.files = files, .policy = policy, .now = now, .own_container_since = now - 2min});

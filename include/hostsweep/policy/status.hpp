@@ -30,4 +30,11 @@ struct Ack {
   std::string status_changed;  // raw text
 };
 
+// Whether a pass decides anything on an ack: a claim (any status but completed or failed), or
+// the ack of a message still unsettled. The others are settled history, of which only the
+// latest sign of life counts (decide_stuck); store/ and sweep/ keep the rest out of memory.
+constexpr bool ack_decides(AckStatus status, bool message_unsettled) noexcept {
+  return (status != AckStatus::completed && status != AckStatus::failed) || message_unsettled;
+}
+
 }  // namespace hostsweep::policy

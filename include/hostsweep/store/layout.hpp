@@ -46,6 +46,8 @@ class SessionFiles {
   std::filesystem::path lock() const { return in_host_dir("lock"); }
   // What the supervisor that runs the container recorded about it: see os/holder_record.hpp.
   std::filesystem::path holder_record() const { return in_host_dir("holder"); }
+  // What the last pass read, for the next one to judge again: see sweep/pass_memo.hpp.
+  std::filesystem::path pass_memo() const { return in_host_dir("memo"); }
 
   friend bool operator==(const SessionFiles&, const SessionFiles&) = default;
 

@@ -18,6 +18,7 @@
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/store/layout.hpp"
+#include "hostsweep/sweep/pass_memo.hpp"
 
 namespace hostsweep::sweep {
 
@@ -31,18 +32,6 @@ policy::SweepFacts gather_facts(const store::SessionFiles& files, TimePoint now)
 // Whether a container of the session may be running, without taking anything: someone holds
 // its lock, or its holder record names a container the kernel says still lives.
 bool container_may_run(const store::SessionFiles& files);
-
-// What a pass read, which the caller may keep and hand to the next pass over the same session.
-// When neither file has been committed to since (store::FileVersion), that pass judges the same
-// contents again at its own time instead of opening the files: an idle session's pass then
-// costs a few system calls. Writes by the pass itself change the versions, so a memo never
-// hides them.
-struct PassMemo {
-  store::FileVersion outbound_version;
-  store::FileVersion inbound_version;
-  store::OutboundSnapshot outbound;
-  policy::InboundFacts inbound;  // as read, before the pass's own writes
-};
 
 // One pass over one session: the supervisor's check and `hostsweep sweep --once` both run it.
 struct PassInput {
@@ -58,7 +47,11 @@ struct PassInput {
   bool may_start = false;
   // At shutdown an interrupted message keeps its tries: its claim is deleted, not retried.
   bool retry_orphans = true;
-  // The previous pass's memo, if the caller kept it.
+  // The previous pass's memo (sweep::PassMemo), if the caller kept it; without one, the pass
+  // takes the one persisted in the session's host directory. When neither file has been
+  // committed to since, the pass judges the same contents again at its own time instead of
+  // opening the files: an idle session's pass then costs a few system calls. Writes by the
+  // pass itself change the versions, so a memo never hides them.
   std::shared_ptr<const PassMemo> memo;
 };
 
