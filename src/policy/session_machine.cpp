@@ -102,6 +102,14 @@ class Transition {
     else if (s_.removed && s_.stage == Stage::idle && !s_.check_in_flight) forget();
   }
 
+  // A heartbeat alone moves the liveness deadline: no pass over the files. While none of our
+  // containers runs, a heartbeat means nothing (a stale one is removed before a start).
+  void on(const event::HeartbeatTouched& e) {
+    if (s_.stage != Stage::running) return;
+    s_.life.observe_heartbeat(e.mtime, e.at);
+    judge_life();
+  }
+
   void on(const event::Started&) {
     s_.stage = Stage::running;
     s_.started = now_.steady;
@@ -218,6 +226,10 @@ class Transition {
   void judge(const event::CheckDone& r) {
     if (r.liveness) s_.life.observe(policy_.stuck, *r.liveness, r.outbound_read, r.at);
     if (!r.error) s_.work_due = r.work_due;  // a failed check knows nothing new
+    judge_life();
+  }
+
+  void judge_life() {
     const auto signs = s_.life.signs(std::max(now_.steady, s_.started));
     const auto decision = judge_liveness(policy_.stuck, signs);
     const bool idle = !s_.work_due && signs.claims.empty();

@@ -151,6 +151,20 @@ void LifeObserver::saw_life(SteadyTime at) {
   if (!last_life_ || at > *last_life_) last_life_ = at;
 }
 
+bool LifeObserver::see_heartbeat(std::optional<TimePoint> mtime, SteadyTime at) {
+  // At the first look, a heartbeat counts if written since the start; later, if it changed.
+  bool fresh = mtime && (heartbeat_looked_ ? heartbeat_ != mtime : heartbeat_since_start(*mtime, started_wall_));
+  if (fresh) {
+    heartbeat_seen_ = true;
+    saw_life(at);
+  }
+  heartbeat_ = mtime;
+  heartbeat_looked_ = true;
+  return fresh;
+}
+
+void LifeObserver::observe_heartbeat(std::optional<TimePoint> mtime, SteadyTime at) { see_heartbeat(mtime, at); }
+
 void LifeObserver::observe(const StuckPolicy& policy, const LivenessFacts& facts, bool files_read, SteadyTime at) {
   // The latest time written by the signs that are new in this look: a claim older than it (by
   // the container's own clock) was followed by life within this look. Ordering signs the
@@ -159,15 +173,7 @@ void LifeObserver::observe(const StuckPolicy& policy, const LivenessFacts& facts
   auto note_written = [&](std::optional<TimePoint> t) {
     if (t && (!newest_written || *t > *newest_written)) newest_written = t;
   };
-  if (facts.heartbeat_mtime) {
-    bool fresh = looked_ ? heartbeat_ != facts.heartbeat_mtime : heartbeat_since_start(*facts.heartbeat_mtime, started_wall_);
-    if (fresh) {
-      heartbeat_seen_ = true;
-      saw_life(at);
-      note_written(facts.heartbeat_mtime);
-    }
-  }
-  heartbeat_ = facts.heartbeat_mtime;
+  if (see_heartbeat(facts.heartbeat_mtime, at)) note_written(facts.heartbeat_mtime);
   if (!files_read) {
     looked_ = true;
     return;  // the acks and tool row are unknown, not gone

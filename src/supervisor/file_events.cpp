@@ -8,13 +8,14 @@ namespace {
 // The registry is watched under a key no session id can take (ids have no spaces).
 constexpr const char* kRegistryKey = " registry";
 
-// Which names matter: the heartbeat, and commits (SQLite's journal comes and goes with each
-// write transaction). Not inbound.db itself: this process opens it read-write for every check,
+// Which names matter: commits (SQLite's journal comes and goes with each write transaction),
+// and the heartbeat. Not inbound.db itself: this process opens it read-write for every check,
 // and closing it would re-trigger the check forever (FAILURE-MODES.md 18). Not the lock file,
 // for the same reason.
-bool is_signal(const std::string& name) {
-  return name == ".heartbeat" || name == "outbound.db" || name == "outbound.db-journal" || name == "inbound.db-journal";
+bool is_commit(const std::string& name) {
+  return name == "outbound.db" || name == "outbound.db-journal" || name == "inbound.db-journal";
 }
+constexpr const char* kHeartbeat = ".heartbeat";
 
 }  // namespace
 
@@ -66,9 +67,27 @@ void Supervisor::Impl::on_files_changed(const std::string& key, const std::vecto
     s->watched = false;  // the directory went away: the registry says whether the session did
     return reload_registry(false);
   }
+  bool heartbeat = false;
   for (const auto& name : names) {
-    if (is_signal(name)) return feed(*s, policy::event::Triggered{});
+    if (is_commit(name)) return feed(*s, policy::event::Triggered{});
+    heartbeat = heartbeat || name == kHeartbeat;
   }
+  if (heartbeat) on_heartbeat(*s);
+}
+
+// A touch of the heartbeat costs an lstat and a deadline move, not a check (at 10,000 sessions
+// each beating every second, a check each was a pass per heartbeat). Only our running container's
+// heartbeat says anything; an lstat of a file in a local directory does not block the loop.
+void Supervisor::Impl::on_heartbeat(Session& s) {
+  if (s.state.stage != policy::Stage::running) return;
+  ++counters_.heartbeats;
+  std::optional<TimePoint> mtime;
+  try {
+    mtime = store::read_heartbeat(s.files);
+  } catch (const Error&) {
+    // Not a sign of life; the next check reports why it cannot be read.
+  }
+  feed(s, policy::event::HeartbeatTouched{.mtime = mtime, .at = clock_->steady_now()});
 }
 
 void Supervisor::Impl::on_watch_overflow() {

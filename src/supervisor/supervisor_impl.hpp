@@ -189,6 +189,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   void start_watching();
   void watch(Session& s);
   void on_files_changed(const std::string& key, const std::vector<std::string>& names);
+  void on_heartbeat(Session& s);
   void on_watch_overflow();
 
   // supervisor.cpp

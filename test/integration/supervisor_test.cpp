@@ -1,6 +1,7 @@
 // The supervisor with real fake-agent containers: each failure mode of FAILURE-MODES.md that
 // concerns it, and the recoveries the supervisor promises. The sweep interval is an hour, so
 // everything here is driven by events: exits, inotify and deadline timers.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -67,6 +68,27 @@ TEST(Supervisor, AHungContainerIsKilledAtItsDeadlineAndItsMessageRetried) {
   ASSERT_EQ(killed.size(), 1u) << h.story();
   EXPECT_EQ(killed[0].reason, "claim-stuck");
   EXPECT_EQ(h.message("s1", id).tries, 1);
+}
+
+// A heartbeat is looked at with an lstat and moves the deadline; it runs no check (issue 13:
+// at 10,000 sessions each beating every second, a check each was a pass per heartbeat).
+TEST(Supervisor, AHeartbeatOfARunningContainerRunsNoCheck) {
+  SupervisorHarness h;
+  h.create_session("s1");
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  // The container stays, idle, committing nothing; its heartbeat is touched as it would be.
+  ASSERT_TRUE(h.wait_for([&] { return h.supervisor().pending_work() == 0; })) << h.story();
+  const auto heartbeat = h.files("s1").heartbeat();
+  auto before = h.supervisor().counters();
+  ASSERT_TRUE(h.wait_for([&] {
+    ::utimensat(AT_FDCWD, heartbeat.c_str(), nullptr, 0);
+    return h.supervisor().counters().heartbeats >= before.heartbeats + 20;
+  }))
+      << "heartbeats looked at: " << h.supervisor().counters().heartbeats - before.heartbeats << "\n" << h.story();
+  EXPECT_LE(h.supervisor().counters().checks - before.checks, 2u) << h.story();
+  EXPECT_EQ(h.count(EventKind::container_killed), 0) << h.story();
 }
 
 TEST(Supervisor, AMessageThatKeepsCrashingContainersFailsAtMaxTries) {

@@ -235,6 +235,52 @@ TEST(SessionMachine, AHealthyContainerArmsItsLivenessDeadline) {
   EXPECT_EQ(armed(actions, Timer::liveness), 30min + 1ms);  // from the heartbeat just seen, one tick past
 }
 
+// A touch of the heartbeat alone moves the deadline: no check, no pass over the files.
+TEST(SessionMachine, AHeartbeatMovesTheDeadlineWithoutACheck) {
+  Row r;
+  r.start_container();
+  r.feed(r.looked(heartbeat_at(r.wall()), true));
+  r.advance(20min);
+  auto actions = r.feed(event::HeartbeatTouched{.mtime = r.wall(), .at = r.now().steady});
+  EXPECT_FALSE(check_of(actions));
+  EXPECT_EQ(armed(actions, Timer::liveness), 30min + 1ms);
+  // The same mtime again is no new sign of life: the deadline stays where the last one put it.
+  r.advance(5min);
+  actions = r.feed(event::HeartbeatTouched{.mtime = r.wall() - 5min, .at = r.now().steady});
+  EXPECT_EQ(armed(actions, Timer::liveness), 25min + 1ms);
+  // Nor is a heartbeat that is not a regular file (nullopt).
+  actions = r.feed(event::HeartbeatTouched{.mtime = std::nullopt, .at = r.now().steady});
+  EXPECT_FALSE(check_of(actions));
+  EXPECT_EQ(armed(actions, Timer::liveness), 25min + 1ms);
+}
+
+TEST(SessionMachine, ASilentContainerIsKilledAtTheCeilingEvenWithHeartbeatEventsOfAnUnchangedFile) {
+  Row r;
+  r.start_container();
+  const auto mtime = r.wall();
+  r.feed(r.looked(heartbeat_at(mtime), true));
+  r.advance(30min + 5s);
+  auto actions = r.feed(event::HeartbeatTouched{.mtime = mtime, .at = r.now().steady});
+  auto killed = said(actions, Notice::container_killed);
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(killed->reason, "ceiling");
+}
+
+// With no container of ours running, a heartbeat means nothing: no check, no timer.
+TEST(SessionMachine, AHeartbeatWithNoContainerRunningDoesNothing) {
+  Row idle;
+  EXPECT_TRUE(idle.feed(event::HeartbeatTouched{.mtime = idle.wall(), .at = idle.now().steady}).empty());
+  Row stopping;
+  stopping.start_container();
+  stopping.feed(stopping.looked(heartbeat_at(stopping.wall()), true));
+  stopping.advance(31min);
+  stopping.feed(event::Triggered{});
+  stopping.feed(stopping.looked(heartbeat_at(stopping.wall() - 31min), true));
+  ASSERT_EQ(stopping.state().stage, Stage::stopping);
+  EXPECT_TRUE(stopping.feed(event::HeartbeatTouched{.mtime = stopping.wall(), .at = stopping.now().steady}).empty())
+      << "a container being stopped is not spared by a late heartbeat";
+}
+
 TEST(SessionMachine, ASilentContainerIsKilledAtTheCeilingWithHowLate) {
   Row r;
   r.start_container();

@@ -117,6 +117,13 @@ struct CheckDone {
   SteadyTime at{};                    // when the pass read the files
 };
 
+// The heartbeat file changed: its mtime, looked at (lstat) at `at`; nullopt when it is not a
+// regular file. Cheaper than a Triggered: the machine judges liveness without a check.
+struct HeartbeatTouched {
+  std::optional<TimePoint> mtime;
+  SteadyTime at{};
+};
+
 struct Started {};                     // our container runs
 struct StartFailed { std::string why; };
 struct Adopted { std::string detail; };      // the orphan is ours to stop
@@ -131,7 +138,7 @@ struct Removed {};                     // gone from the registry
 
 }  // namespace event
 
-using Event = std::variant<event::Triggered, event::CheckDone, event::Started, event::StartFailed, event::Adopted,
+using Event = std::variant<event::Triggered, event::CheckDone, event::HeartbeatTouched, event::Started, event::StartFailed, event::Adopted,
                            event::AdoptRefused, event::Exited, event::Ended, event::KillGraceOver, event::BackoffOver,
                            event::StopRequested, event::ForceStop, event::Removed>;
 

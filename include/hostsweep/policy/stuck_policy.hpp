@@ -121,12 +121,16 @@ class LifeObserver {
   // One look at the files, taken at `at`. `files_read`: false when outbound.db could not be read
   // (its acks and tool row are then unknown, not gone: the last known ones stand).
   void observe(const StuckPolicy& policy, const LivenessFacts& facts, bool files_read, SteadyTime at);
+  // A look at the heartbeat alone (its file changed), taken at `at`: nullopt when it is not a
+  // regular file. The acks and tool row stand as last seen.
+  void observe_heartbeat(std::optional<TimePoint> mtime, SteadyTime at);
 
   // The signs as of `now` (no later than the last observation makes no difference).
   LifeSigns signs(SteadyTime now) const;
 
  private:
   void saw_life(SteadyTime at);
+  bool see_heartbeat(std::optional<TimePoint> mtime, SteadyTime at);  // true: a fresh one
 
   struct AckSeen {
     std::string status;
@@ -147,6 +151,7 @@ class LifeObserver {
   std::optional<SteadyTime> last_life_;
   bool heartbeat_seen_ = false;
   std::optional<TimePoint> heartbeat_;
+  bool heartbeat_looked_ = false;
   std::map<std::string, AckSeen> acks_;
   struct ClaimSeen {
     SteadyTime seen;

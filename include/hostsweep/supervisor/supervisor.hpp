@@ -94,6 +94,7 @@ class Supervisor {
   struct Counters {
     std::uint64_t checks = 0;            // session checks completed
     std::uint64_t registry_reloads = 0;  // registry reads completed
+    std::uint64_t heartbeats = 0;        // heartbeats of running containers looked at (no check each)
   };
   Counters counters() const;
 
