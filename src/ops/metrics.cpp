@@ -114,6 +114,9 @@ std::string Metrics::render(const SupervisorSnapshot& now) const {
       .sample(n(now.counters.checks));
   w.family("hostsweep_registry_reloads_total", MetricType::counter, "Registry reads completed.")
       .sample(n(now.counters.registry_reloads));
+  w.family("hostsweep_heartbeats_total", MetricType::counter,
+           "Heartbeats of running containers looked at (each an lstat, not a check).")
+      .sample(n(now.counters.heartbeats));
   w.family("hostsweep_container_starts_total", MetricType::counter, "Containers started.").sample(n(container_starts_));
   w.family("hostsweep_container_start_failures_total", MetricType::counter, "Containers that could not be started.")
       .sample(n(container_start_failures_));

@@ -21,7 +21,7 @@ SupervisorSnapshot three_sessions() {
   s.sessions.push_back({.session_id = "b", .phase = Phase::backing_off, .watched = true});
   s.sessions.push_back({.session_id = "c", .phase = Phase::idle, .last_error = "inbound.db: file is not a database"});
   s.db_queue_depth = 4;
-  s.counters = {.checks = 12, .registry_reloads = 2};
+  s.counters = {.checks = 12, .registry_reloads = 2, .heartbeats = 7};
   return s;
 }
 
@@ -105,6 +105,7 @@ TEST(OpsMetrics, GaugesComeFromTheSupervisorsViews) {
   EXPECT_EQ(metric_value(text, "hostsweep_sessions_with_errors"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_session_checks_total"), 12.0);
   EXPECT_EQ(metric_value(text, "hostsweep_registry_reloads_total"), 2.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_heartbeats_total"), 7.0);
 }
 
 TEST(OpsMetrics, StatusLineSummarisesInOneLine) {
