@@ -89,36 +89,37 @@ void Supervisor::Impl::reconcile(std::map<std::string, store::Session>& listed, 
 }
 
 // A sweep dispatches its checks a slice at a time, each slice its own handler, so that the
-// caller's loop never runs one long handler (10,000 sessions at once held it for tens of ms).
-// A slice resumes after the last id it checked: sessions added or forgotten meanwhile are fine.
+// caller's loop never runs one long handler (10,000 sessions at once held it for tens of ms);
+// and never more than a window of them waits in the database pool, so that a cleanup or a
+// start queued meanwhile runs behind a few checks, not behind thousands (issue 13). A slice
+// resumes after the last id it checked: sessions added or forgotten meanwhile are fine.
 static constexpr std::size_t kChecksPerSlice = 256;
+static constexpr int kSweepWindow = 16;
 
 void Supervisor::Impl::check_in_slices(std::optional<std::string> after) {
   if (!after) sweep_ = SweepTally{.id = sweep_.id + 1, .started = clock_->steady_now()};
   auto it = after ? sessions_.upper_bound(*after) : sessions_.begin();
-  std::vector<std::string> slice;
-  for (; it != sessions_.end() && slice.size() < kChecksPerSlice; ++it) slice.push_back(it->first);
-  const bool more = it != sessions_.end();
-  for (const auto& id : slice) {
-    request_check(id);
+  std::size_t examined = 0;
+  std::string last;
+  for (; it != sessions_.end() && examined < kChecksPerSlice && sweep_.outstanding < kSweepWindow; ++it, ++examined) {
+    last = it->first;
+    request_check(last);
     // Counted when the trigger started a check (or found one running, which reports at least
     // as new a state): a session backing off or held elsewhere runs none now.
-    Session* s = find(id);
+    Session* s = find(last);
     if (s && s->state.check_in_flight && s->awaited_by_sweep != sweep_.id) {
       s->awaited_by_sweep = sweep_.id;
       ++sweep_.outstanding;
     }
   }
-  sweep_.checked += static_cast<int>(slice.size());
-  if (more && !stopping_) {
-    ++jobs_;
-    asio::post(home_, [weak = weak_from_this(), last = slice.back(), id = sweep_.id] {
-      if (auto self = weak.lock()) {
-        --self->jobs_;
-        if (self->sweep_.id == id) self->check_in_slices(last);
-        self->maybe_finish_stop();
-      }
-    });
+  sweep_.checked += static_cast<int>(examined);
+  if (it != sessions_.end() && !stopping_) {
+    if (examined == 0 || sweep_.outstanding >= kSweepWindow) {
+      // Resumed by sweep_check_returned once the pool has drained.
+      sweep_.paused_after = examined ? last : after.value_or(std::string{});
+    } else {
+      continue_sweep_later(std::move(last));
+    }
     return;
   }
   sweep_.handed_out = true;
@@ -126,10 +127,25 @@ void Supervisor::Impl::check_in_slices(std::optional<std::string> after) {
   maybe_complete_sweep();
 }
 
+void Supervisor::Impl::continue_sweep_later(std::string after) {
+  ++jobs_;
+  asio::post(home_, [weak = weak_from_this(), after = std::move(after), id = sweep_.id] {
+    if (auto self = weak.lock()) {
+      --self->jobs_;
+      if (self->sweep_.id == id) self->check_in_slices(after);
+      self->maybe_finish_stop();
+    }
+  });
+}
+
 // A check returned, or its session was forgotten: one fewer for the sweep that awaited it.
 void Supervisor::Impl::sweep_check_returned(Session& s) {
   if (s.awaited_by_sweep == 0) return;
-  if (std::exchange(s.awaited_by_sweep, 0) == sweep_.id) --sweep_.outstanding;
+  if (std::exchange(s.awaited_by_sweep, 0) != sweep_.id) return;
+  --sweep_.outstanding;
+  if (sweep_.paused_after && sweep_.outstanding <= kSweepWindow / 2 && !stopping_) {
+    continue_sweep_later(*std::exchange(sweep_.paused_after, std::nullopt));
+  }
 }
 
 void Supervisor::Impl::maybe_complete_sweep() {

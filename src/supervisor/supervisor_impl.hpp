@@ -181,6 +181,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
                    bool check_all);
   void reconcile(std::map<std::string, store::Session>& listed, bool check_all);
   void check_in_slices(std::optional<std::string> after);
+  void continue_sweep_later(std::string after);
   void sweep_check_returned(Session& s);
   void maybe_complete_sweep();
   void arm_sweep_timer();
@@ -218,6 +219,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
     int outstanding = 0;      // its checks that have not returned
     bool handed_out = false;  // every slice dispatched
     bool said = false;
+    // Waiting for its checks in the pool to drain below the window, to go on after this id.
+    std::optional<std::string> paused_after;
   };
   SweepTally sweep_;
   std::unique_ptr<Clock::Timer> sweep_timer_;

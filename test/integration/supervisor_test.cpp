@@ -299,6 +299,30 @@ TEST(Supervisor, ASweepIsCompletedWhenItsLastCheckHasReturned) {
   EXPECT_GE(h.supervisor().counters().checks, 3u);
 }
 
+// A sweep keeps only a window of its checks in the database pool (issue 13): a cleanup or a
+// start queued meanwhile waits behind a few checks, not behind every session's.
+TEST(Supervisor, ASweepKeepsOnlyAWindowOfChecksInThePool) {
+  SupervisorHarness h;
+  constexpr int kSessions = 200;
+  for (int i = 0; i < kSessions; ++i) h.create_session("s" + std::to_string(i));
+  h.start();
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::sweep_completed) == 1; }, 60s)) << h.story();
+  ASSERT_TRUE(h.wait_for([&] { return h.supervisor().pending_work() == 0; }));
+  // Sampled at every turn of the loop, between any two of the supervisor's handlers.
+  std::size_t most_pending = 0;
+  bool done = false;
+  std::function<void()> sample = [&] {
+    most_pending = std::max(most_pending, h.supervisor().pending_work());
+    if (!done) boost::asio::post(h.io(), sample);
+  };
+  h.supervisor().sweep_now();
+  boost::asio::post(h.io(), sample);
+  ASSERT_TRUE(h.wait_for([&] { return done = h.count(EventKind::sweep_completed) == 2; }, 60s)) << h.story();
+  EXPECT_EQ(h.of(EventKind::sweep_completed).back().tries, kSessions);
+  EXPECT_LE(most_pending, 20u) << "the window is 16 checks, and a continuation or two";
+  EXPECT_GT(most_pending, 0u);
+}
+
 // Its own reads must not look like changes to it: an idle supervisor does no work at all.
 TEST(Supervisor, AnIdleSupervisorStandsStill) {
   SupervisorHarness h;
