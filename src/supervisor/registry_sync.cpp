@@ -47,45 +47,79 @@ void Supervisor::Impl::on_registry(std::map<std::string, store::Session> listed,
     if (!reported_registry_errors_.count(e.what())) emit({.kind = EventKind::session_error, .reason = e.what()});
   }
   reported_registry_errors_ = std::move(current);
-  if (!unreadable) {
-    reconcile(listed, check_all);
-    if (!leftovers_checked_) {
-      leftovers_checked_ = true;
-      kill_unregistered_leftovers();
-    }
+  if (unreadable) {
+    if (check_all) check_in_slices(std::nullopt);
+    return;
   }
-  if (check_all) check_in_slices(std::nullopt);
-  // What is left of the listing is freed on the pool: at 10,000 sessions, milliseconds.
-  asio::post(pool_, [unused = std::move(listed)] {});
+  // A walk still under way is superseded by this newer listing, which covers all it would have
+  // done; a sweep it owed is owed by this one.
+  walk_check_all_ = walk_check_all_ || check_all;
+  auto walk = std::make_shared<RegistryWalk>(
+      RegistryWalk{.listed = std::move(listed), .check_all = walk_check_all_, .generation = ++registry_generation_});
+  reconcile_slice(std::move(walk), std::nullopt);
 }
 
 // Sessions new in the registry are added (and checked, unless a sweep checks everything);
-// sessions gone from it are retired. Both maps are ordered by id: one walk finds both.
-void Supervisor::Impl::reconcile(std::map<std::string, store::Session>& listed, bool check_all) {
+// sessions gone from it are retired. Both maps are ordered by id: one walk finds both, a slice
+// of ids at a time, each slice its own handler (the first listing of 10,000 sessions, made in
+// one handler, held the caller's loop for about 120 ms).
+static constexpr std::size_t kSessionsPerSlice = 128;
+
+void Supervisor::Impl::reconcile_slice(std::shared_ptr<RegistryWalk> walk, std::optional<std::string> after) {
+  if (walk->generation != registry_generation_ || stopping_) {
+    asio::post(pool_, [unused = std::move(walk)] {});  // superseded: freed off the loop
+    return;
+  }
+  auto& listed = walk->listed;
+  auto next = after ? listed.upper_bound(*after) : listed.begin();
+  auto known = after ? sessions_.upper_bound(*after) : sessions_.begin();
   std::vector<std::string> added;
   std::vector<std::string> removed;
-  auto known = sessions_.begin();
-  for (auto& [id, listed_session] : listed) {
+  for (std::size_t n = 0; next != listed.end() && n < kSessionsPerSlice; ++next, ++n) {
+    auto& [id, listed_session] = *next;
     while (known != sessions_.end() && known->first < id) removed.push_back((known++)->first);
     if (known != sessions_.end() && known->first == id) {
       ++known;
       continue;
     }
     // Inserted before `known`, which stays valid: the walk goes on from there.
-    auto session =
-        std::make_unique<Session>(asio::make_strand(pool_.get_executor()), std::move(listed_session));
+    auto session = std::make_unique<Session>(asio::make_strand(pool_.get_executor()), std::move(listed_session));
     emit_for(*session, EventKind::session_added);
     watch(*session);
     sessions_.emplace(id, std::move(session));
     added.push_back(id);
   }
-  while (known != sessions_.end()) removed.push_back((known++)->first);
+  const bool finished = next == listed.end();
+  if (finished) {
+    while (known != sessions_.end()) removed.push_back((known++)->first);
+  }
   // Fed after the walk: a removed session may be forgotten at once.
   for (const auto& id : removed) {
     if (Session* s = find(id)) feed(*s, policy::event::Removed{});
   }
-  if (check_all) return;
-  for (const auto& id : added) request_check(id);
+  if (!walk->check_all) {
+    for (const auto& id : added) request_check(id);
+  }
+  if (finished) return reconcile_done(std::move(walk));
+  ++jobs_;
+  asio::post(home_, [weak = weak_from_this(), walk = std::move(walk), last = std::prev(next)->first]() mutable {
+    if (auto self = weak.lock()) {
+      --self->jobs_;
+      self->reconcile_slice(std::move(walk), last);
+      self->maybe_finish_stop();
+    }
+  });
+}
+
+void Supervisor::Impl::reconcile_done(std::shared_ptr<RegistryWalk> walk) {
+  walk_check_all_ = false;
+  if (!leftovers_checked_) {
+    leftovers_checked_ = true;
+    kill_unregistered_leftovers();
+  }
+  if (walk->check_all) check_in_slices(std::nullopt);
+  // What is left of the listing is freed on the pool: at 10,000 sessions, milliseconds.
+  asio::post(pool_, [unused = std::move(walk)] {});
 }
 
 // A sweep dispatches its checks a slice at a time, each slice its own handler, so that the

@@ -179,7 +179,14 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   void reload_registry(bool check_all);
   void on_registry(std::map<std::string, store::Session> listed, std::vector<Error> errors, bool unreadable,
                    bool check_all);
-  void reconcile(std::map<std::string, store::Session>& listed, bool check_all);
+  // One registry listing being reconciled with the sessions, a slice per handler.
+  struct RegistryWalk {
+    std::map<std::string, store::Session> listed;
+    bool check_all = false;
+    std::uint64_t generation = 0;  // a newer listing supersedes this one
+  };
+  void reconcile_slice(std::shared_ptr<RegistryWalk> walk, std::optional<std::string> after);
+  void reconcile_done(std::shared_ptr<RegistryWalk> walk);
   void check_in_slices(std::optional<std::string> after);
   void continue_sweep_later(std::string after);
   void sweep_check_returned(Session& s);
@@ -239,6 +246,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   std::optional<os::DirectoryWatcher> watcher_;
   bool reported_watch_limit_ = false;
   bool leftovers_checked_ = false;
+  std::uint64_t registry_generation_ = 0;
+  bool walk_check_all_ = false;  // the walk under way, or one it superseded, is a sweep's
   std::set<std::string> reported_registry_errors_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
   int jobs_ = 0;

@@ -14,6 +14,7 @@
 #include <set>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <fmt/format.h>
 
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/store/outbound_store.hpp"
@@ -299,26 +300,61 @@ TEST(Supervisor, ASweepIsCompletedWhenItsLastCheckHasReturned) {
   EXPECT_GE(h.supervisor().counters().checks, 3u);
 }
 
-// A sweep keeps only a window of its checks in the database pool (issue 13): a cleanup or a
-// start queued meanwhile waits behind a few checks, not behind every session's.
-TEST(Supervisor, ASweepKeepsOnlyAWindowOfChecksInThePool) {
+// At 10,000 sessions one long handler holds the caller's loop, and a deep pool queue delays
+// a crashed container's cleanup (issue 13). So the first registry load adds a slice of
+// sessions per handler, every session still added once and checked by the first sweep; and a
+// sweep keeps only a window of its checks in the database pool, so that a cleanup or a start
+// queued meanwhile waits behind a few checks, not behind every session's.
+TEST(Supervisor, TheRegistryLoadAndTheSweepAreSliced) {
   SupervisorHarness h;
-  constexpr int kSessions = 200;
-  for (int i = 0; i < kSessions; ++i) h.create_session("s" + std::to_string(i));
-  h.start();
-  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::sweep_completed) == 1; }, 60s)) << h.story();
-  ASSERT_TRUE(h.wait_for([&] { return h.supervisor().pending_work() == 0; }));
-  // Sampled at every turn of the loop, between any two of the supervisor's handlers.
-  std::size_t most_pending = 0;
-  bool done = false;
-  std::function<void()> sample = [&] {
-    most_pending = std::max(most_pending, h.supervisor().pending_work());
-    if (!done) boost::asio::post(h.io(), sample);
+  constexpr std::size_t kSessions = 300;
+  for (std::size_t i = 0; i < kSessions; ++i) h.create_session(fmt::format("s{:04}", i));
+  // Sampled at every turn of the loop, between any two of the supervisor's handlers: how many
+  // events had been reported, and how much work was in the pool.
+  // (Held by the posted sampler itself: a failed assertion returns while one is queued.)
+  struct Samples {
+    std::set<std::size_t> events_seen;
+    std::size_t most_pending = 0;
+    bool on = true;
   };
+  auto samples = std::make_shared<Samples>();
+  auto& events_seen = samples->events_seen;
+  auto& most_pending = samples->most_pending;
+  struct Sampler {
+    SupervisorHarness* h;
+    std::shared_ptr<Samples> samples;
+    void operator()() const {
+      if (!samples->on) return;
+      samples->events_seen.insert(h->events().size());
+      samples->most_pending = std::max(samples->most_pending, h->supervisor().pending_work());
+      boost::asio::post(h->io(), *this);
+    }
+  };
+  struct StopSampling {
+    std::shared_ptr<Samples> samples;
+    ~StopSampling() { samples->on = false; }
+  } stop_sampling{samples};
+  h.start();
+  boost::asio::post(h.io(), Sampler{&h, samples});
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::sweep_completed) == 1; }, 60s)) << h.story();
+  EXPECT_EQ(h.supervisor().sessions().size(), kSessions);
+  EXPECT_EQ(static_cast<std::size_t>(h.count(EventKind::session_added)), kSessions);
+  EXPECT_EQ(static_cast<std::size_t>(h.of(EventKind::sweep_completed).front().tries), kSessions);
+  // Sessions added by each sampled turn: some turn came between two slices.
+  std::vector<std::size_t> added_by(h.events().size() + 1, 0);
+  for (std::size_t i = 0; i < h.events().size(); ++i) {
+    added_by[i + 1] = added_by[i] + (h.events()[i].kind == EventKind::session_added ? 1 : 0);
+  }
+  bool between_slices = false;
+  for (auto n : events_seen) between_slices = between_slices || (n < added_by.size() && added_by[n] > 0 && added_by[n] < kSessions);
+  EXPECT_TRUE(between_slices) << "all sessions were added in one handler";
+
+  ASSERT_TRUE(h.wait_for([&] { return h.supervisor().pending_work() == 0; }));
+  most_pending = 0;
   h.supervisor().sweep_now();
-  boost::asio::post(h.io(), sample);
-  ASSERT_TRUE(h.wait_for([&] { return done = h.count(EventKind::sweep_completed) == 2; }, 60s)) << h.story();
-  EXPECT_EQ(h.of(EventKind::sweep_completed).back().tries, kSessions);
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::sweep_completed) == 2; }, 60s)) << h.story();
+  samples->on = false;
+  EXPECT_EQ(static_cast<std::size_t>(h.of(EventKind::sweep_completed).back().tries), kSessions);
   EXPECT_LE(most_pending, 20u) << "the window is 16 checks, and a continuation or two";
   EXPECT_GT(most_pending, 0u);
 }
