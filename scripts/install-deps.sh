@@ -16,6 +16,9 @@ packages=(
   # on a workstation that does not want it.
   prometheus
   clang-16 libfuzzer-16-dev libclang-rt-16-dev  # the libFuzzer targets (scripts/fuzz.sh, docs/FUZZING.md)
+  # node, which runs cron-parser for the cron engine's differential test (test/cron_diff/).
+  # Machines that come with NodeSource's nodejs (npm included) have it installed already.
+  nodejs
 )
 
 missing=()
@@ -29,4 +32,25 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# npm: NodeSource's nodejs package brings it (and conflicts with Debian's npm package);
+# Debian's own nodejs does not, and then Debian's npm is the one to install.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: installing npm" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends npm
+fi
+
+# cron-parser, the reference of the differential cron test, at the version that
+# test/cron_diff/package-lock.json pins, into test/cron_diff/node_modules (git-ignored). Skipped
+# when that exact version is there already; the test fails, saying so, when it is not.
+cron_diff="$(cd "$(dirname "$0")/.." && pwd)/test/cron_diff"
+want=$(node -p "require('$cron_diff/package-lock.json').packages['node_modules/cron-parser'].version")
+have=$(node -p "try { require('$cron_diff/node_modules/cron-parser/package.json').version } catch { '' }")
+if [ "$want" != "$have" ] || [ "$cron_diff/package-lock.json" -nt "$cron_diff/node_modules/.package-lock.json" ]; then
+  echo "install-deps: npm ci in test/cron_diff (cron-parser $want)" >&2
+  npm ci --prefix "$cron_diff" --no-audit --no-fund
 fi
