@@ -187,15 +187,36 @@ TEST_F(PassMemoFileTest, AHugeFileIsNotRead) {
   EXPECT_FALSE(load_pass_memo(file));
 }
 
-TEST_F(PassMemoFileTest, ALinkPlantedAtTheTemporaryNameIsNotWrittenThrough) {
+TEST_F(PassMemoFileTest, ASymlinkOrASecondLinkAtTheMemoIsReplacedNotWrittenThrough) {
   const auto target = tmp.path() / "target";
   write_bytes(target, "untouched");
-  fs::path temporary = file;
-  temporary += ".new";
-  fs::create_symlink(target, temporary);
+  fs::remove(file);
+  fs::create_symlink(target, file);
+  ASSERT_TRUE(save_pass_memo(file, full_memo()));
+  EXPECT_EQ(read_bytes(target), "untouched");
+  EXPECT_FALSE(fs::is_symlink(file));
+  EXPECT_TRUE(load_pass_memo(file));
+
+  fs::remove(file);
+  ASSERT_EQ(::link(target.c_str(), file.c_str()), 0);
   ASSERT_TRUE(save_pass_memo(file, full_memo()));
   EXPECT_EQ(read_bytes(target), "untouched");
   EXPECT_TRUE(load_pass_memo(file));
+}
+
+TEST_F(PassMemoFileTest, AFifoAtTheMemoIsReplacedWithoutBlocking) {
+  fs::remove(file);
+  ASSERT_EQ(::mkfifo(file.c_str(), 0600), 0);
+  ASSERT_TRUE(save_pass_memo(file, full_memo()));
+  EXPECT_TRUE(load_pass_memo(file));
+}
+
+TEST_F(PassMemoFileTest, ASmallerMemoRewritesTheFileWhole) {
+  PassMemo small;
+  ASSERT_TRUE(save_pass_memo(file, small));
+  auto back = load_pass_memo(file);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(same(*back, small));
 }
 
 TEST_F(PassMemoFileTest, AMemoTooBigIsNotWrittenAndTheOldOneGoes) {

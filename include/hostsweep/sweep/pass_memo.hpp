@@ -52,10 +52,12 @@ std::optional<PassMemo> decode_pass_memo(std::string_view bytes);
 // nullptr when there is no memo file, or one that is not to be trusted (see above). Never throws.
 std::shared_ptr<const PassMemo> load_pass_memo(const std::filesystem::path& file) noexcept;
 
-// Written to a temporary name and renamed over `file` (no fsync: a memo lost or torn by a crash
-// is ignored, and costs one read). Not written over kMaxPassMemoBytes; an old file is removed
-// then, so it cannot outlive the state it described. Returns false when nothing was written.
-// Never throws.
+// Rewritten in place (no rename, no fsync: a memo torn by a crash or read half-written fails its
+// checksum and is ignored, and costs one read); anything at `file` that is not this user's own
+// memo file is unlinked first, never written through. Not written over kMaxPassMemoBytes; an
+// old file is removed then, so it cannot outlive the state it described. Returns false when
+// nothing was written. Only one process writes a session's memo at a time: the one holding its
+// lock. Never throws.
 bool save_pass_memo(const std::filesystem::path& file, const PassMemo& memo) noexcept;
 
 }  // namespace hostsweep::sweep
