@@ -6,7 +6,9 @@
 //
 // --repetitions 0 skips the latencies; --passes N repeats the one-thread pass N times (its
 // figures are per pass), which makes a profile of it stand out from the setup.
+#include <fcntl.h>
 #include <malloc.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -16,12 +18,14 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "hostsweep/store/inbound_store.hpp"
@@ -179,88 +183,268 @@ void latencies(const std::string& agent, int repetitions) {
   row("stuck deadline -> kill signalled", deadline_to_kill);
 }
 
-void sweep_cost(std::size_t count, int passes) {
-  auto root = make_temp_dir();
-  store::DataDir data(root / "data");
-  for (std::size_t i = 0; i < count; ++i) {
-    // Idle, as a session is after its work: a message, the container's ack of it, settled.
-    auto s = store::create_session(data, "bench", "idle" + std::to_string(i), policy::now_utc());
-    auto id = store::enqueue(s.files, {.content = "done"}, policy::now_utc()).id;
-    SQLite::Database out(s.files.outbound().string(), SQLite::OPEN_READWRITE);
-    out.exec("INSERT INTO processing_ack VALUES ('" + id + "', 'completed', datetime('now'))");
-    store::settle_acks(s.files, store::read_outbound(s.files).acks);
+// An idle session, as one is after its work: 19 settled messages and 20 acks (one of a message
+// the host never had), written in one transaction per file.
+void make_idle_session(const store::DataDir& data, const std::string& id) {
+  auto s = store::create_session(data, "bench", id, policy::now_utc());
+  const auto stamp = policy::format_sqlite(policy::now_utc() - std::chrono::hours(1));
+  {
+    SQLite::Database in(s.files.inbound().string(), SQLite::OPEN_READWRITE);
+    SQLite::Transaction t(in);
+    SQLite::Statement q(in, "INSERT INTO messages_in (id, seq, kind, timestamp, status, content) VALUES (?, ?, 'chat', ?, 'completed', 'done')");
+    for (int i = 0; i < 19; ++i) {
+      q.bind(1, "m" + std::to_string(i));
+      q.bind(2, i + 1);
+      q.bind(3, stamp);
+      q.exec();
+      q.reset();
+    }
+    t.commit();
   }
-  // The blocking work of one pass, on one thread, with nothing remembered (sweep --once, or a
-  // daemon's first sweep): what the reference did on its event loop at every sweep.
-  policy::SweepPolicy policy;
-  auto sessions = store::list_sessions(data, true);
-  double cpu0 = cpu_seconds();
-  auto t0 = Clock::now();
-  for (int pass = 0; pass < passes; ++pass) {
-    for (const auto& s : sessions) sweep::sweep_once(s.files, policy, policy::now_utc());
+  SQLite::Database out(s.files.outbound().string(), SQLite::OPEN_READWRITE);
+  SQLite::Transaction t(out);
+  SQLite::Statement q(out, "INSERT INTO processing_ack VALUES (?, 'completed', ?)");
+  for (int i = 0; i < 20; ++i) {
+    q.bind(1, "m" + std::to_string(i));
+    q.bind(2, stamp);
+    q.exec();
+    q.reset();
   }
-  double serial_wall = std::chrono::duration<double>(Clock::now() - t0).count() / passes;
-  double serial_cpu = (cpu_seconds() - cpu0) / passes;
+  t.commit();
+}
 
-  // The supervisor's sweep: the same passes on its pool, while the caller's loop keeps running.
-  // Its first sweep (at start) reads every session; the one measured is a later one, whose
-  // passes find their files unchanged (sweep::PassMemo).
-  const double heap_before_mib = heap_in_use_mib();
-  boost::asio::io_context io;
-  supervisor::SupervisorOptions options;
-  options.runtime.agent_command = {"true"};
-  options.sweep_interval = 1h;
-  std::vector<supervisor::Event> events;
-  supervisor::Supervisor sup(io.get_executor(), data, options, [&](const supervisor::Event& e) { events.push_back(e); });
-  sup.start();
-  run_until(io, [&] { return !events.empty() && sup.pending_work() == 0; }, 600s);
-  long rss = rss_kib();
-  double heap_mib = heap_in_use_mib();
+void remove_memos(const std::vector<store::Session>& sessions) {
+  for (const auto& s : sessions) std::filesystem::remove(s.files.pass_memo());
+}
 
-  double max_lag_ms = 0;
-  boost::asio::steady_timer ticker(io);
-  std::function<void()> tick = [&] {
+// The worst lag of a 1 ms timer on `io` while it runs.
+class LagProbe {
+ public:
+  explicit LagProbe(boost::asio::io_context& io) : timer_(io) { tick(); }
+  ~LagProbe() { timer_.cancel(); }
+  double worst_ms() const { return worst_ms_; }
+  void reset() { worst_ms_ = 0; }
+
+ private:
+  void tick() {
     auto expected = Clock::now() + 1ms;
-    ticker.expires_at(expected);
-    ticker.async_wait([&, expected](boost::system::error_code ec) {
+    timer_.expires_at(expected);
+    timer_.async_wait([this, expected](boost::system::error_code ec) {
       if (ec) return;
-      max_lag_ms = std::max(max_lag_ms, std::chrono::duration<double, std::milli>(Clock::now() - expected).count());
+      worst_ms_ = std::max(worst_ms_, std::chrono::duration<double, std::milli>(Clock::now() - expected).count());
       tick();
     });
+  }
+  boost::asio::steady_timer timer_;
+  double worst_ms_ = 0;
+};
+
+// The CPU one thread used: the heartbeat storm's writer, which is not the daemon's.
+double thread_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+struct DaemonStart {
+  double cpu = 0, wall = 0, lag_ms = 0;
+};
+
+// Starts a supervisor over `data` and runs until its first sweep has completed and its work
+// drained: what a daemon's start costs.
+DaemonStart start_daemon(boost::asio::io_context& io, std::unique_ptr<supervisor::Supervisor>& sup,
+                         const store::DataDir& data, const supervisor::SupervisorOptions& options,
+                         std::vector<supervisor::Event>& events) {
+  events.clear();
+  LagProbe lag(io);
+  DaemonStart out;
+  double cpu0 = cpu_seconds();
+  auto t0 = Clock::now();
+  sup = std::make_unique<supervisor::Supervisor>(io.get_executor(), data, options,
+                                                 [&](const supervisor::Event& e) { events.push_back(e); });
+  sup->start();
+  auto swept = [&] {
+    for (const auto& e : events) {
+      if (e.kind == supervisor::EventKind::sweep_completed) return sup->pending_work() == 0;
+    }
+    return false;
   };
-  tick();
-  cpu0 = cpu_seconds();
-  t0 = Clock::now();
-  sup.sweep_now();
+  if (!run_until(io, swept, 900s)) std::fprintf(stderr, "bench: the first sweep did not complete\n");
+  out.cpu = cpu_seconds() - cpu0;
+  out.wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  out.lag_ms = lag.worst_ms();
+  return out;
+}
+
+void stop_daemon(boost::asio::io_context& io, std::unique_ptr<supervisor::Supervisor>& sup) {
+  bool stopped = false;
+  sup->async_stop([&] { stopped = true; });
+  run_until(io, [&] { return stopped; }, 120s);
+  sup.reset();
   io.restart();
-  io.run_for(1ms);
-  run_until(io, [&] { return sup.pending_work() == 0; }, 600s);
-  double sweep_wall = std::chrono::duration<double>(Clock::now() - t0).count();
-  double sweep_cpu = cpu_seconds() - cpu0;
-  ticker.cancel();
+  io.poll();
+}
+
+// The reference's figures at 10,000 such sessions (issue 13, measured on the CI kind of machine;
+// not re-measured here): 702 us of CPU per session, 129 MiB.
+constexpr double kReferenceUsPerSession = 702;
+
+void sweep_cost(std::size_t count, int passes, const std::string& agent) {
+  auto root = make_temp_dir();
+  store::DataDir data(root / "data");
+  for (std::size_t i = 0; i < count; ++i) make_idle_session(data, "idle" + std::to_string(i));
+  policy::SweepPolicy policy;
+  auto sessions = store::list_sessions(data, true);
+  const double n = static_cast<double>(count);
+  auto per_session_us = [&](double seconds) { return seconds * 1e6 / n; };
+
+  // `hostsweep sweep --once`: the blocking work of one pass, on one thread. First with no memo
+  // on disk (the first pass ever, or after the files changed), then with the memos it left.
+  auto serial = [&] {
+    double cpu0 = cpu_seconds();
+    for (int pass = 0; pass < passes; ++pass) {
+      for (const auto& s : sessions) sweep::sweep_once(s.files, policy, policy::now_utc());
+    }
+    return (cpu_seconds() - cpu0) / passes;
+  };
+  remove_memos(sessions);
+  const double once_cold = serial();
+  // Measured again with memos: the versions of files written just now are in doubt (20 ms),
+  // long past by now; the first serial pass wrote the memos.
+  const double once_warm = serial();
+
+  // The daemon: started with no memo on disk, then restarted with the memos its first sweep left.
+  supervisor::SupervisorOptions options;
+  options.runtime.agent_command = {agent, "--session-dir", "{session_dir}", "--poll-interval", "100ms",
+                                   "--heartbeat-interval", "1s"};
+  options.sweep_interval = 1h;
+  options.idle_timeout = std::chrono::duration_cast<Duration>(std::chrono::hours(1));
+  boost::asio::io_context io;
+  std::vector<supervisor::Event> events;
+  std::unique_ptr<supervisor::Supervisor> sup;
+  remove_memos(sessions);
+  const DaemonStart cold = start_daemon(io, sup, data, options, events);
+  stop_daemon(io, sup);
+  const double heap_before_mib = heap_in_use_mib();
+  const DaemonStart warm = start_daemon(io, sup, data, options, events);
+
+  // A later sweep: the files are unchanged and the memos are in memory.
+  double sweep_wall = 0, sweep_cpu = 0, sweep_lag = 0;
+  {
+    LagProbe lag(io);
+    double cpu0 = cpu_seconds();
+    auto t0 = Clock::now();
+    sup->sweep_now();
+    io.restart();
+    io.run_for(1ms);
+    run_until(io, [&] { return sup->pending_work() == 0; }, 600s);
+    sweep_wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    sweep_cpu = cpu_seconds() - cpu0;
+    sweep_lag = lag.worst_ms();
+  }
+  const long rss = rss_kib();  // after two sweeps
+  const double heap_mib = heap_in_use_mib();
 
   // Idle between sweeps: nothing should wake.
-  cpu0 = cpu_seconds();
+  double cpu0 = cpu_seconds();
   io.restart();
   io.run_for(3s);
-  double idle_cpu = cpu_seconds() - cpu0;
+  const double idle_cpu = cpu_seconds() - cpu0;
 
-  bool stopped = false;
-  sup.async_stop([&] { stopped = true; });
-  run_until(io, [&] { return stopped; });
+  // The heartbeat storm: every session's .heartbeat touched once a second, for five seconds,
+  // by a writer thread (its own CPU is not the daemon's). First every session idle; then the
+  // same with 50 of them running a container, whose heartbeats each cost a look (counted).
+  auto storm = [&](const std::vector<store::SessionFiles>& beating, int per_second_each, int seconds) {
+    std::atomic<bool> done{false};
+    double writer_cpu = 0;
+    std::uint64_t touches = 0;
+    const auto heartbeats_before = sup->counters().heartbeats;
+    const auto checks_before = sup->counters().checks;
+    double cpu_start = cpu_seconds();
+    std::thread writer([&] {
+      double own0 = thread_cpu_seconds();
+      const auto rounds = static_cast<std::uint64_t>(per_second_each) * static_cast<std::uint64_t>(seconds);
+      const auto round_time = std::chrono::duration<double>(1.0 / per_second_each);
+      auto start = Clock::now();
+      for (std::uint64_t r = 0; r < rounds; ++r) {
+        for (const auto& f : beating) {
+          if (::utimensat(AT_FDCWD, f.heartbeat().c_str(), nullptr, 0) != 0) std::ofstream(f.heartbeat()) << "";
+          ++touches;
+        }
+        std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(round_time * static_cast<double>(r + 1)));
+      }
+      writer_cpu = thread_cpu_seconds() - own0;
+      done = true;
+    });
+    // The loop runs undisturbed (no polling of its own) until the writer is done and the last
+    // events have arrived.
+    io.restart();
+    io.run_for(std::chrono::seconds(seconds) + 300ms);
+    while (!done) {
+      io.restart();
+      io.run_for(100ms);
+    }
+    writer.join();
+    io.restart();
+    io.run_for(100ms);
+    const double daemon_cpu = cpu_seconds() - cpu_start - writer_cpu;
+    struct {
+      double us_per_heartbeat, cpu_per_second;
+      std::uint64_t touches, looked, checks;
+    } r{daemon_cpu * 1e6 / static_cast<double>(touches), daemon_cpu / seconds, touches,
+        sup->counters().heartbeats - heartbeats_before, sup->counters().checks - checks_before};
+    return r;
+  };
+  std::vector<store::SessionFiles> all;
+  for (const auto& s : sessions) all.push_back(s.files);
+  for (const auto& f : all) std::ofstream(f.heartbeat()) << "";  // created before the storm
+  io.restart();
+  io.run_for(500ms);
+  const auto idle_storm = storm(all, 1, 5);
+
+  // Fifty containers: each gets a message, does it, and stays (the fake agent beats only while
+  // it works; the storm's writer beats for it).
+  std::vector<store::SessionFiles> running;
+  for (std::size_t i = 0; i < std::min<std::size_t>(50, count); ++i) {
+    running.push_back(sessions[i].files);
+    store::enqueue(sessions[i].files, {.content = "x"}, policy::now_utc());
+  }
+  auto completed = [&] {
+    std::size_t n_done = 0;
+    for (const auto& e : events) n_done += e.kind == supervisor::EventKind::message_completed;
+    return n_done >= running.size() && sup->pending_work() == 0;
+  };
+  if (!run_until(io, completed, 120s)) std::fprintf(stderr, "bench: the storm's containers did not all complete\n");
+  const auto running_storm = storm(running, 200, 5);
+
+  stop_daemon(io, sup);
   std::filesystem::remove_all(root);
 
-  std::printf("\n## Sweep over %zu idle sessions\n\n", count);
+  auto ratio = [](double us) { return us / kReferenceUsPerSession; };
+  std::printf("\n## %zu idle sessions (19 settled messages, 20 acks each)\n\n", count);
   std::printf("| measure | value |\n| --- | --- |\n");
-  std::printf("| one pass on one thread, nothing remembered: wall | %.2f s (%.0f us per session) |\n", serial_wall, serial_wall * 1e6 / static_cast<double>(count));
-  std::printf("| one pass on one thread, nothing remembered: CPU | %.2f s (%.0f us per session) |\n", serial_cpu, serial_cpu * 1e6 / static_cast<double>(count));
-  std::printf("| supervisor sweep, files unchanged (pool of 2): wall | %.2f s |\n", sweep_wall);
-  std::printf("| supervisor sweep: CPU, all threads | %.2f s (%.0f us per session) |\n", sweep_cpu, sweep_cpu * 1e6 / static_cast<double>(count));
-  std::printf("| caller's loop during the sweep: worst lag of a 1 ms timer | %.1f ms |\n", max_lag_ms);
+  std::printf("| `sweep --once`, no memo on disk: CPU | %.2f s (%.0f us per session, %.2f of the reference) |\n", once_cold,
+              per_session_us(once_cold), ratio(per_session_us(once_cold)));
+  std::printf("| `sweep --once`, memos on disk, files unchanged: CPU | %.2f s (%.0f us per session, %.2f of the reference) |\n",
+              once_warm, per_session_us(once_warm), ratio(per_session_us(once_warm)));
+  std::printf("| daemon start to first sweep done, no memo on disk: CPU, wall, worst loop lag | %.2f s (%.0f us per session), %.2f s, %.1f ms |\n",
+              cold.cpu, per_session_us(cold.cpu), cold.wall, cold.lag_ms);
+  std::printf("| daemon start to first sweep done, memos on disk: CPU, wall, worst loop lag | %.2f s (%.0f us per session, %.2f of the reference), %.2f s, %.1f ms |\n",
+              warm.cpu, per_session_us(warm.cpu), ratio(per_session_us(warm.cpu)), warm.wall, warm.lag_ms);
+  std::printf("| later sweep, files unchanged (pool of 2): CPU, wall | %.2f s (%.0f us per session), %.2f s |\n", sweep_cpu,
+              per_session_us(sweep_cpu), sweep_wall);
+  std::printf("| caller's loop during that sweep: worst lag of a 1 ms timer | %.1f ms |\n", sweep_lag);
   std::printf("| idle daemon between sweeps: CPU over 3 s | %.3f s |\n", idle_cpu);
-  std::printf("| resident memory with the sessions loaded | %.1f MiB (heap in use %.1f MiB, the supervisor's %.0f B per session) |\n",
-              static_cast<double>(rss) / 1024.0, heap_mib,
-              (heap_mib - heap_before_mib) * 1024.0 * 1024.0 / static_cast<double>(count));
+  std::printf("| resident memory after two sweeps | %.1f MiB (heap in use %.1f MiB, the supervisor's %.0f B per session) |\n",
+              static_cast<double>(rss) / 1024.0, heap_mib, (heap_mib - heap_before_mib) * 1024.0 * 1024.0 / n);
+  std::printf("| heartbeat storm, every session idle, 1/s each: daemon CPU | %.2f us per heartbeat, %.3f s per second (%llu touches, %llu checks) |\n",
+              idle_storm.us_per_heartbeat, idle_storm.cpu_per_second, static_cast<unsigned long long>(idle_storm.touches),
+              static_cast<unsigned long long>(idle_storm.checks));
+  std::printf("| heartbeat storm, %zu running containers, 200/s each: daemon CPU | %.2f us per heartbeat, %.3f s per second (%llu touches, %llu looked at, %llu checks) |\n",
+              running.size(), running_storm.us_per_heartbeat, running_storm.cpu_per_second,
+              static_cast<unsigned long long>(running_storm.touches), static_cast<unsigned long long>(running_storm.looked),
+              static_cast<unsigned long long>(running_storm.checks));
 }
 
 }  // namespace
@@ -290,6 +474,6 @@ int main(int argc, char** argv) {
   std::printf("# hostsweep benchmark\n\nMachine: %s, %ld CPUs, %s\n", host, sysconf(_SC_NPROCESSORS_ONLN),
               policy::format_iso8601(policy::now_utc()).c_str());
   if (repetitions > 0) latencies(agent, repetitions);  // --repetitions 0: the sweep only
-  for (auto n : counts) sweep_cost(n, passes);
+  for (auto n : counts) sweep_cost(n, passes, agent);
   return 0;
 }
