@@ -213,8 +213,10 @@ class FieldParser {
       result_.last_day = true;
       return;
     }
-    if (base.size() >= 2 && base.back() == 'L' && is_digit(base[base.size() - 2]) &&
-        base.find('-') == std::string_view::npos) {
+    // "5L", or with the weekday's name: "FRIL".
+    const bool weekday_before_l = base.size() >= 2 && (is_digit(base[base.size() - 2]) ||
+                                                       (base.size() == 4 && is_letter(base[0]) && is_letter(base[2])));
+    if (base.back() == 'L' && weekday_before_l && base.find('-') == std::string_view::npos) {
       parse_last_weekday(base.substr(0, base.size() - 1), step);
       return;
     }

@@ -354,15 +354,16 @@ bool save_pass_memo(const std::filesystem::path& file, const PassMemo& memo) noe
       fd = os::UniqueFd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
       if (!fd) return false;
     }
-    if (::ftruncate(fd.get(), 0) != 0) return false;
+    // Over the old bytes, then cut to size: no block is freed and allocated again for a memo
+    // that stays the same size. Meanwhile the file's length disagrees with its header.
     std::size_t written = 0;
     while (written < bytes.size()) {
       ssize_t n = ::pwrite(fd.get(), bytes.data() + written, bytes.size() - written, static_cast<off_t>(written));
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;  // what was written is a prefix: ignored when read
+      if (n <= 0) return false;  // new bytes over old ones: the checksum fails, it is ignored
       written += static_cast<std::size_t>(n);
     }
-    return true;
+    return st.st_size <= static_cast<off_t>(bytes.size()) || ::ftruncate(fd.get(), static_cast<off_t>(bytes.size())) == 0;
   } catch (...) {
     return false;
   }

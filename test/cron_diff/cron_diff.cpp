@@ -821,9 +821,6 @@ struct KnownBug {
   std::string_view note;
 };
 const std::vector<KnownBug> kKnownBugs = {
-    // bug, reported: docs/CRON.md says names work wherever a number does, and cron-parser
-    // accepts FRIL as the last Friday (5L); hostsweep rejects it: unknown day-of-week name.
-    {"0 0 * * FRIL", "", "", "a weekday name before L (FRIL) is rejected"},
 };
 
 const KnownBug* known_bug(const Case& c) {

@@ -3,11 +3,13 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "hostsweep/os/cgroup.hpp"
 #include "hostsweep/policy/start_backoff.hpp"
@@ -46,7 +48,9 @@ struct SupervisorOptions {
   Duration sweep_interval = std::chrono::seconds{60};  // the safety net under the events
   Duration kill_grace = std::chrono::seconds{10};      // SIGTERM (or the runtime's stop), then SIGKILL
   Duration stop_timeout = std::chrono::seconds{30};    // a stop gives up this long after the kill grace
-  std::size_t database_threads = 2;           // the pool that runs SQLite work
+  // The pool that runs SQLite work: half the CPUs, at least one. On 2 cores two threads beside
+  // the caller's loop made a first sweep take twice the CPU and half again the time (BENCHMARKS.md).
+  std::size_t database_threads = std::max(1u, std::thread::hardware_concurrency() / 2);
   bool watch_files = true;                    // inotify; false: every session is polled at the sweep
   std::size_t max_watches = 0;                // soft cap on inotify watches (0: the kernel's limit)
   std::string timezone;                       // for recurring work ("" = the host's zone)
