@@ -177,7 +177,8 @@ void Supervisor::Impl::sweep_check_returned(Session& s) {
   if (s.awaited_by_sweep == 0) return;
   if (std::exchange(s.awaited_by_sweep, 0) != sweep_.id) return;
   --sweep_.outstanding;
-  if (sweep_.paused_after && sweep_.outstanding <= kSweepWindow / 2 && !stopping_) {
+  // (Stopping too: the resumed sweep then hands out nothing more, and completes.)
+  if (sweep_.paused_after && sweep_.outstanding <= kSweepWindow / 2) {
     continue_sweep_later(*std::exchange(sweep_.paused_after, std::nullopt));
   }
 }

@@ -179,6 +179,7 @@ TEST(SimulatedClockSchedule, ADailyScheduleKeepsItsLocalTimeAcrossTheChangeToSum
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 1; })) << h.story();
   {
     SQLite::Database out(h.files("s1").outbound().string(), SQLite::OPEN_READWRITE);
+    out.setBusyTimeout(5000);  // as a container's own SQLite waits: the supervisor may be reading it
     SQLite::Statement ack(out, "INSERT INTO processing_ack VALUES (?, 'completed', ?)");
     ack.bind(1, first);
     ack.bind(2, policy::format_iso8601(clock->wall_now()));

@@ -489,6 +489,16 @@ namespace {
 // session's directory, outbound.db and outbox/ are handed to it; inbound.db stays the host's.
 TEST(Supervisor, ContainersRunAsTheConfiguredAccountAndCanWriteTheirFiles) {
   if (::geteuid() != 0) GTEST_SKIP() << "changing a container's account needs root";
+  // The account must reach the fake agent: a checkout under a 0700 directory (a mktemp clone,
+  // a home directory) keeps it out, and then the test says so rather than fails.
+  for (auto dir = std::filesystem::path(HOSTSWEEP_FAKE_AGENT_PATH).parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) == 0) {
+      GTEST_SKIP() << "user 65534 cannot reach " << HOSTSWEEP_FAKE_AGENT_PATH << ": " << dir
+                   << " is not searchable by others (build the tree under a world-searchable directory)";
+    }
+  }
   auto options = fast_options();
   options.runtime.agent_command.insert(options.runtime.agent_command.begin(),
                                        {"/bin/sh", "-c", "id -u > {session_dir}/uid; id -g >> {session_dir}/uid; exec \"$0\" \"$@\""});

@@ -18,6 +18,7 @@
 #include "hostsweep/error.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "hostsweep/sweep/session_sweep.hpp"
+#include "support/one_session.hpp"
 #include "support/settled_files.hpp"
 #include "support/temp_dir.hpp"
 
@@ -228,14 +229,8 @@ TEST_F(PassMemoFileTest, AMemoTooBigIsNotWrittenAndTheOldOneGoes) {
 
 // --- a pass with no memo in hand -------------------------------------------------------------
 
-class PersistedMemoTest : public ::testing::Test {
+class PersistedMemoTest : public hostsweep::testing::OneSessionTest {
  protected:
-  TempDir tmp;
-  store::DataDir data{tmp.path()};
-  TimePoint now = policy::now_utc();
-  store::SessionFiles files = store::create_session(data, "g", std::string("s"), now).files;
-  policy::SweepPolicy policy;
-
   // No memo handed in: what a restarted daemon's first pass, or `sweep --once`, does.
   PassResult pass(TimePoint at) { return run_pass({.files = files, .policy = policy, .now = at}); }
   // A pass that reads the settled files and leaves its memo in the host's directory.

@@ -13,24 +13,17 @@
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
+#include "support/one_session.hpp"
 #include "support/settled_files.hpp"
-#include "support/temp_dir.hpp"
 
 namespace hostsweep::sweep {
 namespace {
 
 using namespace std::chrono;
-using hostsweep::testing::TempDir;
 using hostsweep::testing::wait_until_versions_sure;
 
-class SweepTest : public ::testing::Test {
+class SweepTest : public hostsweep::testing::OneSessionTest {
  protected:
-  TempDir tmp;
-  store::DataDir data{tmp.path()};
-  TimePoint now = policy::now_utc();
-  store::SessionFiles files = store::create_session(data, "g", std::string("s"), now).files;
-  policy::SweepPolicy policy;
-
   void claim(const std::string& id, TimePoint at) {
     SQLite::Database db(files.outbound().string(), SQLite::OPEN_READWRITE);
     SQLite::Statement q(db, "INSERT OR REPLACE INTO processing_ack VALUES (?, 'processing', ?)");
