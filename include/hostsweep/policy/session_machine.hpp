@@ -138,9 +138,10 @@ struct Removed {};                     // gone from the registry
 
 }  // namespace event
 
-using Event = std::variant<event::Triggered, event::CheckDone, event::HeartbeatTouched, event::Started, event::StartFailed, event::Adopted,
-                           event::AdoptRefused, event::Exited, event::Ended, event::KillGraceOver, event::BackoffOver,
-                           event::StopRequested, event::ForceStop, event::Removed>;
+using Event = std::variant<event::Triggered, event::CheckDone, event::HeartbeatTouched, event::Started,
+                           event::StartFailed, event::Adopted, event::AdoptRefused, event::Exited, event::Ended,
+                           event::KillGraceOver, event::BackoffOver, event::StopRequested, event::ForceStop,
+                           event::Removed>;
 
 // --- actions: what the supervisor is to do ------------------------------------------------------
 
