@@ -7,7 +7,7 @@ invariant check from the files and the daemon's log.
         --fake-agent build/release/src/hostsweep-fake-agent --duration 90s --seed 1
 
 Phases: set up the sessions and their scripts; chaos for --duration (writes, daemon and
-container faults, the monitor sampling); drain (faults stop, every script turns normal, wait
+container faults, a competing `sweep --once` every few seconds, the monitor sampling); drain (faults stop, every script turns normal, wait
 until every one-shot message has ended); the final SIGTERM; the checks. Exit status 0 with no
 violation, 1 with any (each printed with its session, message and the seed), 2 for bad usage.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -54,6 +55,10 @@ DAEMON_SETTINGS = {
     "timezone": "UTC", "log-format": "json", "log-level": "info",
 }
 AGENT_FLAGS = "--poll-interval 100ms --work-time 50ms --heartbeat-interval 200ms"
+# A competing `hostsweep sweep --once` (a maintenance pass an operator runs while the daemon
+# works) judges with the daemon's own policy.
+SWEEP_SETTINGS = ("ceiling", "claim-tolerance", "startup-grace", "max-declared-timeout", "backoff-base",
+                  "backoff-cap", "max-tries", "timezone")
 
 
 def parse_duration(text: str) -> float:
@@ -118,6 +123,7 @@ class Soak:
         self.writers = writer_mod.Writers(a.hostsweep, self.data, self.sc.group)
         self.written: dict[str, checker.Written] = {}
         self.violations: list[checker.Violation] = []
+        self.sweeps = 0  # competing `sweep --once` runs that completed
         self.t0 = 0.0
 
     def say(self, text: str) -> None:
@@ -174,6 +180,24 @@ class Soak:
             time.sleep(f.pause)
             self.daemon.start()
 
+    def _sweep_loop(self) -> None:
+        """A competing `hostsweep sweep --once` every 1-4 s (seeded): it takes the lock of each
+        session with no container, cleans up and settles as the daemon would, and persists its
+        memos; the daemon meanwhile finds those sessions held and looks again."""
+        rng = random.Random(self.seed * 7919 + 1)
+        flags = [f"--{k}={DAEMON_SETTINGS[k]}" for k in SWEEP_SETTINGS]
+        at = rng.uniform(1, 4)
+        while at < self.a.duration:
+            self._at(at)
+            done = subprocess.run([self.a.hostsweep, "sweep", "--once", "--data-dir", self.data, *flags],
+                                  capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                self.violations.append(checker.Violation("-", "-", f"sweep --once at {round(at, 1)}s: exit "
+                                                         f"{done.returncode}: {done.stderr.strip()[:500]}"))
+            else:
+                self.sweeps += 1
+            at += rng.uniform(1, 4)
+
     def _check_daemon_alive(self) -> None:
         rc = self.daemon.exited_on_its_own()
         if rc is not None:
@@ -185,7 +209,7 @@ class Soak:
         self.daemon.start()
         self.monitor.start()
         threads = [threading.Thread(target=t, name=t.__name__, daemon=True)
-                   for t in (self._write_loop, self._container_loop, self._daemon_loop)]
+                   for t in (self._write_loop, self._container_loop, self._daemon_loop, self._sweep_loop)]
         if "twin" in self.a.inject:
             threads.append(threading.Thread(target=self._inject_twin, name="twin", daemon=True))
         for t in threads:
@@ -276,7 +300,8 @@ class Soak:
         for kind, count in (("daemon SIGKILL", self.daemon.kills),
                             ("daemon SIGTERM", sum(1 for s in self.daemon.stops if not s.final)),
                             ("container SIGKILL", len(kills)),
-                            ("container SIGKILL inside a write transaction", sum(1 for k in kills if k.in_txn))):
+                            ("container SIGKILL inside a write transaction", sum(1 for k in kills if k.in_txn)),
+                            ("competing sweep --once", self.sweeps)):
             if count == 0:
                 self.violations.append(checker.Violation("-", "-", f"the run injected no {kind}: it proves nothing of it"))
         rows_by_id: dict[str, dict] = {}
@@ -308,6 +333,7 @@ class Soak:
             "container SIGKILL inside its write transaction": sum(1 for k in kills if k.in_txn),
             "container SIGKILL just after its transaction (aimed at one)": sum(1 for k in kills if k.kind == "container-kill-in-txn" and not k.in_txn),
             "container faults skipped (no container running)": sum(self.containers.skipped.values()),
+            "competing sweep --once runs": self.sweeps,
         }
         events = {}
         for e in log.events:
