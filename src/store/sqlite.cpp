@@ -101,8 +101,28 @@ int vfs_delete(sqlite3_vfs* vfs, const char* name, int sync_dir) { return base_o
 int vfs_access(sqlite3_vfs* vfs, const char* name, int flags, int* out) {
   return base_of(vfs)->xAccess(base_of(vfs), name, flags, out);
 }
+// The name made absolute, and nothing more. The unix VFS's own resolves a symlink in every
+// directory above the file (an lstat per component, seven or more per open), and with
+// SQLITE_OPEN_NOFOLLOW it then refuses a data directory that is reached through a symlink,
+// which is the operator's choice to make. Those directories are the host's; the one name a
+// container controls is the last, and that is refused as a symlink by refusal() and by the
+// unix VFS's O_NOFOLLOW open. The journal's name follows from this one, in the same directory.
 int vfs_full_pathname(sqlite3_vfs* vfs, const char* name, int n, char* out) {
-  return base_of(vfs)->xFullPathname(base_of(vfs), name, n, out);
+  if (n <= 0) return SQLITE_CANTOPEN;
+  const std::size_t room = static_cast<std::size_t>(n);
+  const std::size_t length = std::strlen(name);
+  if (name[0] == '/') {
+    if (length >= room) return SQLITE_CANTOPEN;
+    std::memcpy(out, name, length + 1);
+    return SQLITE_OK;
+  }
+  if (::getcwd(out, room) == nullptr) return base_of(vfs)->xFullPathname(base_of(vfs), name, n, out);
+  const std::size_t dir = std::strlen(out);
+  const bool slash = dir > 0 && out[dir - 1] == '/';
+  if (dir + (slash ? 0 : 1) + length >= room) return SQLITE_CANTOPEN;
+  if (!slash) out[dir] = '/';
+  std::memcpy(out + dir + (slash ? 0 : 1), name, length + 1);
+  return SQLITE_OK;
 }
 void* vfs_dl_open(sqlite3_vfs* vfs, const char* name) { return base_of(vfs)->xDlOpen(base_of(vfs), name); }
 void vfs_dl_error(sqlite3_vfs* vfs, int n, char* out) { base_of(vfs)->xDlError(base_of(vfs), n, out); }

@@ -224,6 +224,36 @@ TEST_F(StoreTest, AFileThatIsNotASessionIsRefused) {
   EXPECT_EQ(error_of([&] { read_outbound(s.files); }), Errc::corrupt_file);
 }
 
+// The operator may put the data directory anywhere, a symlink on the way included (only the
+// files a container controls are refused as symlinks): every file is opened, written and
+// read through the link, and no journal is left behind, here or at the link's target.
+TEST_F(StoreTest, ADataDirectoryReachedThroughASymlinkWorks) {
+  std::filesystem::create_directories(tmp.path() / "real");
+  std::filesystem::create_directory_symlink(tmp.path() / "real", tmp.path() / "link");
+  DataDir linked{tmp.path() / "link" / "data"};
+  auto s = create_session(linked, "group", "s1", kNow);
+  auto id = enqueue(s.files, {.content = "x"}, kNow).id;
+  EXPECT_EQ(summarize_inbound(s.files, kNow).due_ids, std::vector<std::string>{id});
+  container_ack(s.files, id, "completed", "2026-03-08 12:00:01");
+  EXPECT_EQ(settle_acks(s.files, read_outbound(s.files).acks).size(), 1u);
+  EXPECT_EQ(find_session(linked, "s1").files.inbound(), s.files.inbound());
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(tmp.path() / "real")) {
+    EXPECT_EQ(entry.path().string().find("-journal"), std::string::npos) << entry.path();
+  }
+}
+
+// A relative data directory is taken from the working directory, as any path is.
+TEST_F(StoreTest, ARelativeDataDirectoryWorks) {
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(tmp.path());
+  DataDir relative{"data"};
+  auto s = create_session(relative, "group", "s1", kNow);
+  auto id = enqueue(s.files, {.content = "x"}, kNow).id;
+  EXPECT_EQ(summarize_inbound(s.files, kNow).due_ids, std::vector<std::string>{id});
+  std::filesystem::current_path(cwd);
+  EXPECT_EQ(summarize_inbound(data.session("group", "s1"), kNow).due_ids, std::vector<std::string>{id});
+}
+
 TEST_F(StoreTest, SettleAcksIsIdempotentAndKeepsFailuresFailed) {
   auto s = make_session();
   for (const char* id : {"a", "b", "c", "d"}) enqueue(s.files, {.id = id, .content = "x"}, kNow);
