@@ -303,8 +303,11 @@ std::optional<PassMemo> decode_pass_memo(std::string_view bytes) {
   const auto sum = header.u64();
   const std::string_view body = bytes.substr(kHeaderBytes);
   if (format != kFormat || length != body.size() || sum != checksum(body)) return std::nullopt;
+  return decode_pass_memo_payload(body);
+}
 
-  Reader r(body);
+std::optional<PassMemo> decode_pass_memo_payload(std::string_view payload) {
+  Reader r(payload);
   PassMemo memo;
   memo.outbound_version = read_version(r);
   memo.inbound_version = read_version(r);

@@ -48,6 +48,9 @@ inline constexpr std::size_t kMaxPassMemoBytes = std::size_t{1} << 20;
 // bytes, a field out of range. Pure.
 std::string encode_pass_memo(const PassMemo& memo);
 std::optional<PassMemo> decode_pass_memo(std::string_view bytes);
+// The payload alone, what decode_pass_memo reads once the header's checks have passed: for the
+// fuzz target, which would never forge a checksum by chance.
+std::optional<PassMemo> decode_pass_memo_payload(std::string_view payload);
 
 // nullptr when there is no memo file, or one that is not to be trusted (see above). Never throws.
 std::shared_ptr<const PassMemo> load_pass_memo(const std::filesystem::path& file) noexcept;
