@@ -124,10 +124,13 @@ def check_session(session: str, session_dir: str, written: dict[str, Written], m
     return out
 
 
-def caused_by_scenario(e: dict, killed: dict[str, list[float]], logs) -> bool:
+def caused_by_scenario(e: dict, killed: dict[str, list[float]], logs, doubled: set[int]) -> bool:
     """Whether a session.error is one the scenario caused: the hot journal of a container that
     was killed mid-commit (SIGKILLed by the soak, or signalled by the daemon itself), seen in
-    the moments around its death. Everything else is unexplained."""
+    the moments around its death; or work a daemon abandoned because a second SIGTERM told it
+    to give up (its incarnation is in `doubled`). Everything else is unexplained."""
+    if (e.get("reason") or "").startswith("stop abandoned:") and e.get("incarnation") in doubled:
+        return True
     if "has a hot journal" not in (e.get("reason") or ""):
         return False
     at, session = parse_ts(e["ts"]), e.get("session")
@@ -139,12 +142,13 @@ def caused_by_scenario(e: dict, killed: dict[str, list[float]], logs) -> bool:
                for x in logs.of("container.exited"))
 
 
-def check_log(logs, rows_by_id: dict[str, dict], killed: dict[str, list[float]]) -> tuple[list[Violation], int]:
+def check_log(logs, rows_by_id: dict[str, dict], killed: dict[str, list[float]],
+              doubled: set[int]) -> tuple[list[Violation], int]:
     """The log's violations, and how many session.errors the scenario explained."""
     out: list[Violation] = []
     explained = 0
     for e in logs.of("session.error"):
-        if caused_by_scenario(e, killed, logs):
+        if caused_by_scenario(e, killed, logs, doubled):
             explained += 1
             continue
         out.append(Violation(e.get("session", "-"), "-",

@@ -26,6 +26,7 @@ class Stop:
     elapsed: float | None  # None: it did not exit within the wait
     returncode: int | None
     final: bool
+    twice: bool = False  # a second SIGTERM followed the first
 
 
 @dataclass
@@ -89,20 +90,28 @@ class Daemon:
             self._down_since = time.time()
             self.proc = None
 
-    def term(self, wait: float, final: bool = False) -> Stop:
-        """SIGTERM, then waits up to `wait` seconds for the exit; a daemon that outlives it is
-        SIGKILLed (and the stop recorded with elapsed None)."""
+    def term(self, wait: float, final: bool = False, twice: float | None = None) -> Stop:
+        """SIGTERM (and a second one `twice` seconds later, if the daemon is still there), then
+        waits up to `wait` seconds for the exit; a daemon that outlives it is SIGKILLed (and the
+        stop recorded with elapsed None)."""
         with self.lock:
             assert self.proc is not None
             sent = self.signalled = time.time()
             self.proc.send_signal(signal.SIGTERM)
+            second = False
+            if twice is not None:
+                try:
+                    self.proc.wait(timeout=twice)
+                except subprocess.TimeoutExpired:
+                    self.proc.send_signal(signal.SIGTERM)
+                    second = True
             try:
                 rc = self.proc.wait(timeout=wait)
-                stop = Stop(self.incarnation, sent, time.time() - sent, rc, final)
+                stop = Stop(self.incarnation, sent, time.time() - sent, rc, final, second)
             except subprocess.TimeoutExpired:
                 self.proc.send_signal(signal.SIGKILL)
                 self.proc.wait()
-                stop = Stop(self.incarnation, sent, None, None, final)
+                stop = Stop(self.incarnation, sent, None, None, final, second)
             self.stops.append(stop)
             self._down_since = sent
             self.proc = None

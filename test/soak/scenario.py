@@ -47,6 +47,7 @@ class Fault:
     kind: str  # daemon-kill, daemon-term, container-kill, container-kill-in-txn
     session: str | None = None  # preferred victim for container faults
     pause: float = 0.0  # daemon faults: how long the daemon stays down
+    twice: float | None = None  # daemon-term: a second SIGTERM this many seconds after the first
 
 
 @dataclass
@@ -123,5 +124,15 @@ def make(seed: int, duration: float, sessions: int, messages: int) -> Scenario:
     for _ in range(max(4, int(duration / 1.5))):
         faults.append(Fault(at=r.uniform(1, duration - 1),
                             kind=r.choice(["container-kill", "container-kill-in-txn"]), session=r.choice(names)))
+    # Some SIGTERMs are followed by a second one (an impatient operator, systemd's stop after a
+    # reload): the daemon must then kill at once and give up shortly after. Their own stream,
+    # so that the rest of a seed's plan stays what it was; at least one, whatever the seed.
+    r = _stream(seed, "double-term")
+    terms = [f for f in faults if f.kind == "daemon-term"]
+    for f in terms:
+        if r.random() < 0.4:
+            f.twice = r.uniform(0.05, 0.6)
+    if terms and not any(f.twice for f in terms):
+        terms[0].twice = r.uniform(0.05, 0.6)
     faults.sort(key=lambda f: f.at)
     return Scenario(seed, duration, group, names, scripts, planned, faults)

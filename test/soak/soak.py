@@ -61,6 +61,12 @@ SWEEP_SETTINGS = ("ceiling", "claim-tolerance", "startup-grace", "max-declared-t
                   "backoff-cap", "max-tries", "timezone")
 
 
+def log_says(log_dir: str, incarnation: int, text: str) -> bool:
+    """Whether daemon incarnation N's log holds `text`."""
+    with open(os.path.join(log_dir, f"daemon-{incarnation}.log"), "rb") as f:
+        return text.encode() in f.read()
+
+
 def parse_duration(text: str) -> float:
     parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", text)
     if not text or not parts:
@@ -112,6 +118,9 @@ class Soak:
         self.sc = scenario_mod.make(a.seed, a.duration, a.sessions, max(a.sessions, int(a.duration * a.rate)))
         self.sessions_dir = os.path.join(self.data, "sessions", self.sc.group)
         self.term_bound = KILL_GRACE + STOP_TIMEOUT + a.term_margin
+        # A second SIGTERM (at most 0.6 s after the first) SIGKILLs every container and gives
+        # up on what is left 1 s later (README).
+        self.double_term_bound = 0.6 + 1.0 + a.term_margin
         flags = [f"--{k}={v}" for k, v in DAEMON_SETTINGS.items()]
         flags.append(f"--agent-command={a.fake_agent} --session-dir {{session_dir}} {AGENT_FLAGS}")
         self.daemon = faults.Daemon(a.hostsweep, self.data, self.log_dir, flags)
@@ -175,8 +184,9 @@ class Soak:
                 self.say("fault: daemon SIGKILL")
                 self.daemon.kill()
             else:
-                stop = self.daemon.term(wait=self.term_bound + 30)
-                self.say(f"fault: daemon SIGTERM, stopped in {stop.elapsed and round(stop.elapsed, 2)}s, exit {stop.returncode}")
+                stop = self.daemon.term(wait=self.term_bound + 30, twice=f.twice)
+                what = f"SIGTERM twice ({round(f.twice, 2)}s apart)" if stop.twice else "SIGTERM"
+                self.say(f"fault: daemon {what}, stopped in {stop.elapsed and round(stop.elapsed, 2)}s, exit {stop.returncode}")
             time.sleep(f.pause)
             self.daemon.start()
 
@@ -285,10 +295,14 @@ class Soak:
             if stop.elapsed is None:
                 self.violations.append(checker.Violation("-", "-", f"{what}SIGTERM of daemon {stop.incarnation} not completed "
                                                          f"within {self.term_bound + 30:.0f}s (bound {self.term_bound:.0f}s)"))
-            elif stop.elapsed > self.term_bound:
-                self.violations.append(checker.Violation("-", "-", f"{what}SIGTERM of daemon {stop.incarnation} took "
-                                                         f"{stop.elapsed:.2f}s, over its bound {self.term_bound:.0f}s"))
-            elif stop.returncode != 0:
+            elif stop.elapsed > (self.double_term_bound if stop.twice else self.term_bound):
+                bound = self.double_term_bound if stop.twice else self.term_bound
+                self.violations.append(checker.Violation("-", "-", f"{what}SIGTERM{' twice' if stop.twice else ''} of daemon "
+                                                         f"{stop.incarnation} took {stop.elapsed:.2f}s, over its bound {bound:.1f}s"))
+            elif stop.twice and stop.returncode == 1 and not log_says(self.log_dir, stop.incarnation, "with work abandoned"):
+                self.violations.append(checker.Violation("-", "-", f"double SIGTERM of daemon {stop.incarnation}: exit 1 "
+                                                         "without daemon.stopped saying work was abandoned"))
+            elif stop.returncode != 0 and not (stop.twice and stop.returncode == 1):
                 self.violations.append(checker.Violation("-", "-", f"{what}SIGTERM of daemon {stop.incarnation}: exit status {stop.returncode}"))
         for s in self.monitor.violations:
             self.violations.append(checker.Violation(s.session, "-", f"at {writer_mod.iso(s.at)}: {s.what}"))
@@ -299,6 +313,7 @@ class Soak:
         kills = self.containers.kills
         for kind, count in (("daemon SIGKILL", self.daemon.kills),
                             ("daemon SIGTERM", sum(1 for s in self.daemon.stops if not s.final)),
+                            ("daemon SIGTERM twice", sum(1 for s in self.daemon.stops if s.twice)),
                             ("container SIGKILL", len(kills)),
                             ("container SIGKILL inside a write transaction", sum(1 for k in kills if k.in_txn)),
                             ("competing sweep --once", self.sweeps)):
@@ -316,7 +331,8 @@ class Soak:
         killed: dict[str, list[float]] = {}
         for k in self.containers.kills:
             killed.setdefault(k.session, []).append(k.at)
-        found, self.explained_errors = checker.check_log(log, rows_by_id, killed)
+        doubled = {s.incarnation for s in self.daemon.stops if s.twice}
+        found, self.explained_errors = checker.check_log(log, rows_by_id, killed, doubled)
         self.violations += found
         latencies = stats.fault_free_latencies(self.written, rows_by_id, log, self.daemon.down, self.containers.kills)
         return self.figures(rows_by_id, log, latencies)
@@ -329,6 +345,8 @@ class Soak:
         injected = {
             "daemon SIGKILL": self.daemon.kills,
             "daemon SIGTERM (and restart)": sum(1 for s in self.daemon.stops if not s.final),
+            "of which a second SIGTERM followed": sum(1 for s in self.daemon.stops if s.twice),
+            "double SIGTERM exits with work abandoned (status 1)": sum(1 for s in self.daemon.stops if s.twice and s.returncode == 1),
             "container SIGKILL at a random instant": sum(1 for k in kills if k.kind == "container-kill"),
             "container SIGKILL inside its write transaction": sum(1 for k in kills if k.in_txn),
             "container SIGKILL just after its transaction (aimed at one)": sum(1 for k in kills if k.kind == "container-kill-in-txn" and not k.in_txn),
