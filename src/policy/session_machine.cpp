@@ -71,7 +71,16 @@ class Transition {
 
   void on(const event::CheckDone& r) {
     s_.check_in_flight = false;
-    report_error(r.error ? *r.error : r.problem.value_or(""));
+    if (!r.error && r.problem && r.problem_may_pass && *r.problem != s_.unconfirmed_problem) {
+      // A hot journal beside a running container: nearly always the container died mid-commit,
+      // and the cleanup after its exit, a moment later, rolls the journal back. Said only if
+      // the next check finds it too (a container that lives on with it), so that every such
+      // crash does not page an operator.
+      s_.unconfirmed_problem = *r.problem;
+    } else {
+      s_.unconfirmed_problem.clear();
+      report_error(r.error ? *r.error : r.problem.value_or(""));
+    }
     if (r.settled_work) worked();
     s_.next_due = r.next_due;
     if (r.error) {

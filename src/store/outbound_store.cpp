@@ -105,8 +105,8 @@ std::optional<OutboundSnapshot> read_snapshot(const SessionFiles& files, Access 
   return snapshot;
 }
 
-Error hot_journal(const SessionFiles& files, const char* why) {
-  return Error(Errc::io_error,
+HotJournal hot_journal(const SessionFiles& files, const char* why) {
+  return HotJournal(Errc::io_error,
                fmt::format("{} has a hot journal (a writer died mid-transaction); {}", files.outbound().string(), why));
 }
 

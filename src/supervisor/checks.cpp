@@ -51,6 +51,7 @@ void Supervisor::Impl::on_check(const std::string& id, detail::CheckResult resul
   } else {
     auto& pass = result.pass;
     done.problem = pass.file_error ? pass.file_error : pass.heartbeat_problem;
+    done.problem_may_pass = pass.file_error && pass.file_error_may_pass;
     done.settled_work = !pass.settled.empty();
     done.work_due = !pass.summary.due_ids.empty();
     done.next_due = pass.summary.next_due;

@@ -172,10 +172,9 @@ TEST(Hostile, AContainerKilledMidTransactionIsRolledBackAndItsMessageRetried) {
   EXPECT_EQ(h.message("s1", id).tries, 1);
   EXPECT_EQ(h.count(EventKind::message_retried, "s1"), 1) << h.story();
   EXPECT_EQ(h.count(EventKind::container_started, "s1"), 2) << h.story();
-  // A check while the container still ran may say that the journal waits for its end; nothing
-  // else goes wrong.
-  for (const auto& e : h.of(EventKind::session_error))
-    EXPECT_NE(e.reason.find("has a hot journal"), std::string::npos) << h.story();
+  // A check that met the journal while the container still seemed to run said nothing: the
+  // cleanup after its end rolled it back. Nothing else went wrong either.
+  EXPECT_EQ(h.count(EventKind::session_error), 0) << h.story();
   h.stop();
   EXPECT_TRUE(std::filesystem::exists(s.files.dir() / "torn"));  // the first container did get that far
   EXPECT_FALSE(std::filesystem::exists(s.files.outbound().string() + "-journal"));

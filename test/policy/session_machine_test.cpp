@@ -192,6 +192,45 @@ TEST(SessionMachine, AFailedCheckIsRetriedWithBackoffAndReportedOnce) {
   EXPECT_EQ(r.state().last_error, "");
 }
 
+// A container killed mid-commit leaves a hot journal that its cleanup rolls back a moment
+// later: a check that meets it while the container still seems to run says nothing; one that
+// meets it twice in a row (a container that lives on with it) says it once; a problem that is
+// not of that kind is said at once.
+TEST(SessionMachine, AHotJournalBesideARunningContainerIsSaidOnlyWhenSeenTwice) {
+  Row r;
+  r.start_container();
+  auto hot = r.looked({});
+  hot.problem = "outbound.db has a hot journal (a writer died mid-transaction)";
+  hot.problem_may_pass = true;
+  hot.outbound_read = false;
+  r.feed(event::Triggered{});
+  EXPECT_FALSE(said(r.feed(hot), Notice::session_error));
+  EXPECT_EQ(r.state().last_error, "");
+  r.feed(event::Triggered{});
+  EXPECT_TRUE(said(r.feed(hot), Notice::session_error));
+  r.feed(event::Triggered{});
+  EXPECT_FALSE(said(r.feed(hot), Notice::session_error));  // the same problem: said once
+
+  Row passing;
+  passing.start_container();
+  passing.feed(event::Triggered{});
+  EXPECT_FALSE(said(passing.feed(hot), Notice::session_error));
+  passing.feed(event::Exited{});
+  passing.feed(event::Ended{});
+  auto cleanup = passing.done();
+  cleanup.cleanup = true;  // under the lock: rolled back, read
+  EXPECT_FALSE(said(passing.feed(cleanup), Notice::session_error));
+  EXPECT_EQ(passing.state().unconfirmed_problem, "");
+
+  Row refused;
+  refused.start_container();
+  auto link = refused.looked({});
+  link.problem = "outbound.db is a symlink: refused";
+  link.outbound_read = false;
+  refused.feed(event::Triggered{});
+  EXPECT_TRUE(said(refused.feed(link), Notice::session_error));
+}
+
 // FAILURE-MODES.md 17: a due time in year 9999 arms no timer that fires at once.
 TEST(SessionMachine, FailureMode17_AFarFutureDueTimeIsClamped) {
   Row r;

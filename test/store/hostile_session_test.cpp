@@ -28,6 +28,7 @@
 #include "hostsweep/store/inbound_store.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
+#include "hostsweep/sweep/session_sweep.hpp"
 #include "support/temp_dir.hpp"
 
 namespace hostsweep::store {
@@ -347,6 +348,13 @@ TEST_F(HostileSessionTest, FailureMode14_AWriterKilledMidTransactionIsRolledBack
     EXPECT_EQ(e.code(), Errc::io_error);
     EXPECT_EQ(std::string(e.what()), hot);
   }
+  EXPECT_THROW(read_outbound(files), HotJournal);  // a state the container's end undoes
+  // A pass for the running container reads around it, and says it is that kind of problem.
+  const auto running = sweep::run_pass({.files = files, .policy = {}, .now = policy::now_utc(),
+                                        .own_container_since = policy::now_utc()});
+  EXPECT_TRUE(running.outbound_unreadable);
+  EXPECT_EQ(running.file_error, hot);
+  EXPECT_TRUE(running.file_error_may_pass);
   EXPECT_FALSE(read_file_version(files.outbound())) << "a journal beside it: no version, so a pass reads it in full";
 
   // Under the lock, with the container gone: rolled back, then read as it was before.

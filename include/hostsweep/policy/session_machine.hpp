@@ -87,6 +87,7 @@ struct SessionState {
   bool start_failing = false; // session.start_failing was said; session.recovered is owed
   std::string last_failure;   // how the last bad run ended, for the alert
   std::string last_error;     // the error last reported: each distinct one is said once
+  std::string unconfirmed_problem;  // seen once, said if the next check sees it too
   std::optional<std::string> reported_holder;  // the foreign holder last reported
   std::optional<TimePoint> backoff_until;
   std::optional<TimePoint> next_due;
@@ -105,6 +106,7 @@ struct CheckDone {
   bool cleanup = false;               // it was the cleanup after a container
   std::optional<std::string> error;   // the pass failed as a whole: nothing was handed over
   std::optional<std::string> problem; // the pass ran, but a file could not be read or written
+  bool problem_may_pass = false;      // ...one that the container's end undoes (a hot journal)
   bool start_ready = false;           // work is due: the lock is handed over for a start
   bool orphan = false;                // a dead supervisor's container lives: its lock handed over
   bool held_elsewhere = false;        // another process holds the lock

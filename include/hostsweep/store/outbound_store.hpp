@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "hostsweep/error.hpp"
 #include "hostsweep/os/session_lock.hpp"
 #include "hostsweep/policy/status.hpp"
 #include "hostsweep/policy/stuck_policy.hpp"
@@ -52,6 +53,13 @@ struct OutboundReadOptions {
 // of a transaction (FAILURE-MODES.md 14), which a read-only connection cannot roll back: see the
 // overload below.
 OutboundSnapshot read_outbound(const SessionFiles& files, const OutboundReadOptions& options = {});
+
+// What read_outbound throws for a hot journal (an Error of io_error): a state that the end of
+// the writer's container undoes, unlike a corrupt or refused file.
+class HotJournal : public Error {
+ public:
+  using Error::Error;
+};
 
 // The same, for a caller that holds the session lock while no container of this session runs
 // (the lock argument is that proof, as for delete_orphan_claims): a hot journal left by a

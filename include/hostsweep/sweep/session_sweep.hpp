@@ -82,6 +82,7 @@ struct PassResult {
   // The caller's container runs but a session file could not be read or written: why. The pass
   // judged its liveness all the same, from what it could read (FAILURE-MODES.md 16).
   std::optional<std::string> file_error;
+  bool file_error_may_pass = false;  // it is outbound.db's hot journal, which the container's end rolls back
   std::optional<std::string> heartbeat_problem;  // a stale .heartbeat that could not be removed
 };
 
