@@ -104,16 +104,12 @@ PassResult run_pass(PassInput in) {
   } else {
     try {
       outbound = store::read_outbound(in.files);
-    } catch (const store::HotJournal& e) {
-      // Most often the container died mid-commit and its exit is about to be seen.
-      out.file_error = e.what();
-      out.file_error_may_pass = true;
-      out.outbound_unreadable = true;
-      outbound = {};
-      outbound.complete = true;
     } catch (const Error& e) {
-      // A symlink, a hot journal, the size cap: judged from its heartbeat and start alone.
+      // A symlink, a hot journal, the size cap: judged from its heartbeat and start alone. A
+      // hot journal most often means the container died mid-commit and its exit is about to
+      // be seen.
       out.file_error = e.what();
+      out.file_error_may_pass = dynamic_cast<const store::HotJournal*>(&e) != nullptr;
       out.outbound_unreadable = true;
       outbound = {};
       outbound.complete = true;  // never "repaired" while a container may write it
