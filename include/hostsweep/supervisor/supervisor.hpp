@@ -19,7 +19,8 @@
 // must not run handlers concurrently (an io_context run by one thread, or a strand). Every
 // public member function may be called from any thread: the ones that change something post
 // their work onto that executor (so none of them runs anything, or calls anything back, before
-// it returns); the queries read a snapshot that the executor keeps up to date. SQLite work runs
+// it returns; start() alone claims the data directory first, where it is called); the queries
+// read a snapshot that the executor keeps up to date. SQLite work runs
 // on an internal pool, in order per session, and posts its results back; the executor never
 // waits on a database or a child process.
 //
