@@ -8,11 +8,13 @@
 #include <signal.h>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -66,6 +68,18 @@ TEST(Embedding, AsyncStopWithACallbackCompletesLaterWithSuccess) {
   EXPECT_FALSE(*result) << result->message();
   EXPECT_FALSE(h.supervisor().stop_abandoned_work());
   EXPECT_GE(h.count(EventKind::container_exited, "s1"), 1) << h.story();
+}
+
+// The handler runs on its own associated executor (here a strand), not merely on the loop.
+TEST(Embedding, AsyncStopCompletesOnTheHandlersExecutor) {
+  SupervisorHarness h;
+  ASSERT_NO_FATAL_FAILURE(run_one_message(h));
+  auto strand = asio::make_strand(h.io());
+  std::optional<bool> on_strand;
+  h.supervisor().async_stop(asio::bind_executor(strand, [&](error_code) { on_strand = strand.running_in_this_thread(); }));
+  expect_completes(h, [&] { return on_strand.has_value(); }, "bound to a strand");
+  ASSERT_TRUE(on_strand);
+  EXPECT_TRUE(*on_strand);
 }
 
 TEST(Embedding, AsyncStopWithUseFuture) {
