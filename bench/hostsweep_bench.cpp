@@ -169,7 +169,7 @@ void latencies(const std::string& agent, int repetitions) {
     }
   }
   bool stopped = false;
-  sup.async_stop([&] { stopped = true; });
+  sup.async_stop([&](boost::system::error_code) { stopped = true; });
   run_until(io, [&] { return stopped; });
   std::filesystem::remove_all(root);
 
@@ -291,7 +291,7 @@ DaemonStart start_daemon(boost::asio::io_context& io, std::unique_ptr<supervisor
 
 void stop_daemon(boost::asio::io_context& io, std::unique_ptr<supervisor::Supervisor>& sup) {
   bool stopped = false;
-  sup->async_stop([&] { stopped = true; });
+  sup->async_stop([&](boost::system::error_code) { stopped = true; });
   run_until(io, [&] { return stopped; }, 120s);
   sup.reset();
   io.restart();

@@ -8,8 +8,8 @@
 // --metrics-listen it serves /metrics, /healthz and /readyz on the same loop.
 #include <signal.h>
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <filesystem>
@@ -87,13 +87,14 @@ void add_run_command(CLI::App& app, int& exit_code) {
     ops::Metrics metrics;
     bool ready = false;
     bool stopping = false;
+    bool abandoned = false;
     std::function<void()> on_sweep;
+    // Events arrive through a post, after the supervisor's handler that caused them.
     supervisor::Supervisor supervisor(io.get_executor(), store::DataDir(config.data_dir), config.supervisor,
                                       [&](const supervisor::Event& e) {
                                         log(e);
                                         metrics.observe(e);
-                                        // After the handler that emitted it: the views are then settled.
-                                        if (e.kind == supervisor::EventKind::sweep_completed) boost::asio::post(io, [&] { on_sweep(); });
+                                        if (e.kind == supervisor::EventKind::sweep_completed) on_sweep();
                                       });
     on_sweep = [&] {
       std::string status = "STATUS=" + metrics.status_line(ops::snapshot_of(supervisor));
@@ -115,15 +116,16 @@ void add_run_command(CLI::App& app, int& exit_code) {
       if (ec) return;
       if (stopping) {
         log.note("daemon.stopping", fmt::format("second signal {}: killing every container now", signo), true);
-        supervisor.async_stop({});  // forces the final stage; the first handler still completes
+        supervisor.async_stop(boost::asio::detached);  // forces the final stage; the first handler still completes
         signals.async_wait(on_signal);
         return;
       }
       stopping = true;
       notifier.notify("STOPPING=1\nSTATUS=stopping containers");
       log.note("daemon.stopping", fmt::format("signal {}: stopping containers", signo));
-      supervisor.async_stop([&] {
-        if (supervisor.stop_abandoned_work()) {
+      supervisor.async_stop([&](boost::system::error_code result) {
+        abandoned = result == supervisor::stop_errc::abandoned_work;
+        if (result) {
           log.note("daemon.stopped", "stopped, with work abandoned (see session.error): the next start finishes it", true);
         } else {
           log.note("daemon.stopped", "every container stopped and cleaned up");
@@ -162,7 +164,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
       log.note("metrics.listening", fmt::format("http://{}/metrics (and /healthz, /readyz)", http->local_address().to_string()));
     }
     io.run();
-    if (supervisor.stop_abandoned_work()) exit_code = 1;
+    if (abandoned) exit_code = 1;
   });
 }
 

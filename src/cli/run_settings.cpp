@@ -366,8 +366,6 @@ RunConfig RunSettings::resolve() const {
     if (auto* pw = ::getpwuid(*config.supervisor.run_as_uid)) config.supervisor.run_as_gid = pw->pw_gid;
     else throw Error(Errc::invalid_argument, "--run-as-user: a uid without a user entry needs --run-as-group");
   }
-  // The timezone setting validated the zone into the policy; the supervisor takes it by name.
-  if (config.supervisor.policy.zone) config.supervisor.timezone = config.supervisor.policy.zone->name();
   return config;
 }
 

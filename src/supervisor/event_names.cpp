@@ -29,6 +29,7 @@ const char* event_name(EventKind kind) noexcept {
     case EventKind::orphans_stopped: return "orphans.stopped";
     case EventKind::sweep_completed: return "sweep.completed";
     case EventKind::container_output: return "container.output";
+    case EventKind::session_unknown: return "session.unknown";
   }
   return "unknown";
 }

@@ -65,6 +65,7 @@ void Supervisor::Impl::on_files_changed(const std::string& key, const std::vecto
   if (!s) return;
   if (!names.empty() && names.front().empty()) {
     s->watched = false;  // the directory went away: the registry says whether the session did
+    publish(*s);
     return reload_registry(false);
   }
   bool heartbeat = false;
@@ -95,7 +96,10 @@ void Supervisor::Impl::on_watch_overflow() {
         .detail = watcher_ && watcher_->is_open() ? "events were lost: every session is checked"
                                                   : "the watcher failed: sessions are polled at each sweep"});
   if (watcher_ && !watcher_->is_open()) {
-    for (auto& [id, s] : sessions_) s->watched = false;
+    for (auto& [id, s] : sessions_) {
+      s->watched = false;
+      publish(*s);
+    }
   }
   sweep();
 }

@@ -4,10 +4,45 @@
 
 namespace hostsweep::supervisor {
 
+// request_check() from outside: a session not known yet may have been created since the last
+// listing (with no watch on the registry, or before its event arrived), so the registry is read
+// again before the id is called unknown.
+void Supervisor::Impl::check_requested(const std::string& id) {
+  if (Session* s = find(id)) return feed(*s, policy::event::Triggered{});
+  if (!instance_) {
+    emit({.kind = EventKind::session_unknown, .session_id = id, .reason = "the supervisor has not started"});
+    return;
+  }
+  if (stopping_) {
+    emit({.kind = EventKind::session_unknown, .session_id = id, .reason = "not known, and the supervisor is stopping"});
+    return;
+  }
+  // Answered by a listing read after this request: the one asked for now, or a later one.
+  reload_registry(false);
+  requested_unknown_.emplace_back(id, registry_reads_asked_);
+}
+
+// After listing `read` has been reconciled (or could not be read): the ids asked for before it
+// was read are checked (unless the walk just did), or said to be unknown.
+void Supervisor::Impl::resolve_requested_checks(std::uint64_t read, const std::string& why_unknown) {
+  std::vector<std::pair<std::string, std::uint64_t>> later;
+  for (auto& [id, asked] : std::exchange(requested_unknown_, {})) {
+    if (asked > read) {
+      later.emplace_back(std::move(id), asked);
+    } else if (Session* s = find(id)) {
+      if (!s->state.check_in_flight) feed(*s, policy::event::Triggered{});
+    } else {
+      emit({.kind = EventKind::session_unknown, .session_id = id, .reason = why_unknown});
+    }
+  }
+  requested_unknown_ = std::move(later);
+}
+
 // Re-reads the registry: new sessions are added (and checked), removed ones retired. With
 // `check_all`, every session is checked too: that is the sweep.
 void Supervisor::Impl::reload_registry(bool check_all) {
   if (stopping_) return;
+  const std::uint64_t read = ++registry_reads_asked_;
   struct Listing {
     std::map<std::string, store::Session> sessions;
     std::vector<Error> errors;  // the registry's, or one per bad row (FAILURE-MODES.md 20)
@@ -31,14 +66,14 @@ void Supervisor::Impl::reload_registry(bool check_all) {
         }
         return out;
       },
-      [check_all](Impl& self, Listing listing) {
-        self.on_registry(std::move(listing.sessions), std::move(listing.errors), listing.unreadable, check_all);
+      [check_all, read](Impl& self, Listing listing) {
+        self.on_registry(std::move(listing.sessions), std::move(listing.errors), listing.unreadable, check_all, read);
       });
 }
 
 // `unreadable`: the registry as a whole could not be read (the sessions known stay as they are).
 void Supervisor::Impl::on_registry(std::map<std::string, store::Session> listed, std::vector<Error> errors,
-                                   bool unreadable, bool check_all) {
+                                   bool unreadable, bool check_all, std::uint64_t read) {
   ++counters_.registry_reloads;
   // Each distinct error once, not at every reload; the good rows are supervised regardless.
   std::set<std::string> current;
@@ -48,6 +83,8 @@ void Supervisor::Impl::on_registry(std::map<std::string, store::Session> listed,
   }
   reported_registry_errors_ = std::move(current);
   if (unreadable) {
+    resolve_requested_checks(read, "the registry cannot be read" +
+                                       (errors.empty() ? std::string() : std::string(": ") + errors.front().what()));
     if (check_all) check_in_slices(std::nullopt);
     return;
   }
@@ -55,7 +92,7 @@ void Supervisor::Impl::on_registry(std::map<std::string, store::Session> listed,
   // done; a sweep it owed is owed by this one.
   walk_check_all_ = walk_check_all_ || check_all;
   auto walk = std::make_shared<RegistryWalk>(
-      RegistryWalk{.listed = std::move(listed), .check_all = walk_check_all_, .generation = ++registry_generation_});
+      RegistryWalk{.listed = std::move(listed), .check_all = walk_check_all_, .generation = ++registry_generation_, .read = read});
   reconcile_slice(std::move(walk), std::nullopt);
 }
 
@@ -67,6 +104,7 @@ static constexpr std::size_t kSessionsPerSlice = 128;
 
 void Supervisor::Impl::reconcile_slice(std::shared_ptr<RegistryWalk> walk, std::optional<std::string> after) {
   if (walk->generation != registry_generation_ || stopping_) {
+    if (stopping_) resolve_requested_checks(registry_reads_asked_, "not known, and the supervisor is stopping");
     asio::post(pool_, [unused = std::move(walk)] {});  // superseded: freed off the loop
     return;
   }
@@ -86,6 +124,7 @@ void Supervisor::Impl::reconcile_slice(std::shared_ptr<RegistryWalk> walk, std::
     auto session = std::make_unique<Session>(asio::make_strand(pool_.get_executor()), std::move(listed_session));
     emit_for(*session, EventKind::session_added);
     watch(*session);
+    publish(*session);
     sessions_.emplace(id, std::move(session));
     added.push_back(id);
   }
@@ -113,6 +152,7 @@ void Supervisor::Impl::reconcile_slice(std::shared_ptr<RegistryWalk> walk, std::
 
 void Supervisor::Impl::reconcile_done(std::shared_ptr<RegistryWalk> walk) {
   walk_check_all_ = false;
+  resolve_requested_checks(walk->read, "no such session in the registry");
   if (!leftovers_checked_) {
     leftovers_checked_ = true;
     kill_unregistered_leftovers();

@@ -29,6 +29,7 @@ void Supervisor::Impl::feed(Session& s, policy::Event event) {
   s.inbox.clear();
   s.inbox.shrink_to_fit();
   s.feeding = false;
+  publish(s);
   if (s.forgotten) {
     const std::string id = s.id;  // a copy: erasing the session frees s.id
     forget_session(id);           // last: `s` is gone after this
@@ -92,13 +93,50 @@ void Supervisor::Impl::forget_session(const std::string& id) {
   if (Session* s = find(id)) sweep_check_returned(*s);
   if (watcher_) watcher_->remove(id);
   sessions_.erase(id);
+  {
+    std::lock_guard lock(views_mutex_);
+    views_.erase(id);
+  }
   maybe_complete_sweep();
 }
 
+// sessions() may run on any thread, so what it returns is copied here as a session changes
+// (after each transition, and where the few fields outside the machine change).
+void Supervisor::Impl::publish(const Session& s) {
+  SessionView view{s.id,
+                   s.agent_group_id,
+                   phase_of(s.state.stage),
+                   s.child ? s.child->pid() : 0,
+                   s.state.start_failures,
+                   s.state.backoff_until,
+                   s.state.next_due,
+                   s.watched,
+                   s.state.last_error};
+  std::lock_guard lock(views_mutex_);
+  views_.insert_or_assign(s.id, std::move(view));
+}
+
+// Queued, and delivered by one posted handler: a handler may then call back into the
+// supervisor, or destroy it, without finding it in the middle of whatever emitted the event.
 void Supervisor::Impl::emit(Event event) {
-  if (!on_event_) return;
+  if (!on_event_ || closed_) return;
   event.at = clock_->wall_now();
-  on_event_(event);
+  pending_events_.push_back(std::move(event));
+  if (pending_events_.size() > 1) return;  // a delivery is posted already
+  asio::post(home_, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->deliver_events();
+  });
+}
+
+void Supervisor::Impl::deliver_events() {
+  // The caller holds a reference: a handler that destroys the Supervisor leaves this alive
+  // until the loop below has seen closed_.
+  auto batch = std::move(pending_events_);
+  pending_events_.clear();
+  for (const auto& event : batch) {
+    if (closed_) return;
+    on_event_(event);
+  }
 }
 
 void Supervisor::Impl::emit_for(const Session& s, EventKind kind, std::string reason) {

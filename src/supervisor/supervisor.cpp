@@ -6,8 +6,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+
 #include <fmt/format.h>
 
+#include "hostsweep/error.hpp"
 #include "hostsweep/policy/time_zone.hpp"
 #include "supervisor_impl.hpp"
 
@@ -29,9 +33,62 @@ constexpr Duration kOrphanStopSlack = std::chrono::seconds{30};
 // their cleanups to commit before it abandons what is left.
 constexpr Duration kForcedStopGrace = std::chrono::seconds{1};
 
-// The zone is resolved once, here: an unknown name is a configuration error at construction.
-SupervisorOptions resolve_zone(SupervisorOptions options) {
-  options.policy.zone = &policy::find_time_zone(options.timezone);
+// boost::system::error_category's destructor is protected and non-virtual by design (categories
+// are never deleted through it): the warning does not apply.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
+class StopCategory final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "hostsweep.stop"; }
+  std::string message(int value) const override {
+    switch (static_cast<stop_errc>(value)) {
+      case stop_errc::abandoned_work:
+        return "the stop abandoned work (see session.error): the next start on this data directory finishes it";
+    }
+    return "unknown stop error";
+  }
+};
+#pragma GCC diagnostic pop
+
+// Settings no supervisor can run with are refused here, by the option's name, rather than
+// misbehaving later (a zero sweep interval would spin the loop).
+void validate(const SupervisorOptions& o) {
+  auto refuse = [](const char* option, const char* why) {
+    throw Error(Errc::invalid_argument, fmt::format("SupervisorOptions::{}: {}", option, why));
+  };
+  auto positive = [&](Duration d, const char* option) {
+    if (d <= Duration::zero()) refuse(option, "must be longer than 0");
+  };
+  auto not_negative = [&](Duration d, const char* option) {
+    if (d < Duration::zero()) refuse(option, "must not be negative");
+  };
+  if (o.runtime.agent_command.empty()) refuse("runtime.agent_command", "is empty: no agent to run");
+  positive(o.sweep_interval, "sweep_interval");
+  not_negative(o.kill_grace, "kill_grace");
+  not_negative(o.stop_timeout, "stop_timeout");
+  positive(o.policy.stuck.ceiling, "policy.stuck.ceiling");
+  positive(o.policy.stuck.claim_tolerance, "policy.stuck.claim_tolerance");
+  positive(o.policy.stuck.startup_grace, "policy.stuck.startup_grace");
+  not_negative(o.policy.stuck.max_declared_timeout, "policy.stuck.max_declared_timeout");
+  not_negative(o.policy.retry.backoff_base, "policy.retry.backoff_base");
+  if (o.policy.retry.backoff_cap < o.policy.retry.backoff_base) {
+    refuse("policy.retry.backoff_cap", "must not be shorter than policy.retry.backoff_base");
+  }
+  if (o.policy.retry.max_tries < 0) refuse("policy.retry.max_tries", "must not be negative");
+  not_negative(o.start_backoff.base, "start_backoff.base");
+  if (o.start_backoff.cap < o.start_backoff.base) refuse("start_backoff.cap", "must not be shorter than start_backoff.base");
+  not_negative(o.start_backoff.reset_after, "start_backoff.reset_after");
+  if (o.idle_timeout) positive(*o.idle_timeout, "idle_timeout");
+  if (o.start_failure_alert < 0) refuse("start_failure_alert", "must not be negative");
+  if (o.container_log.max_bytes == 0) refuse("container_log.max_bytes", "must be more than 0");
+  if (o.container_log.keep < 0) refuse("container_log.keep", "must not be negative");
+  not_negative(o.container_log.drain, "container_log.drain");
+}
+
+// The zone is resolved once, here (policy.zone is its one setting): null is the host's.
+SupervisorOptions checked(SupervisorOptions options) {
+  validate(options);
+  if (!options.policy.zone) options.policy.zone = &policy::find_time_zone("");
   return options;
 }
 
@@ -46,6 +103,13 @@ policy::MachinePolicy machine_policy(const SupervisorOptions& o) {
 }
 
 }  // namespace
+
+const boost::system::error_category& stop_category() noexcept {
+  static const StopCategory category;
+  return category;
+}
+
+boost::system::error_code make_error_code(stop_errc e) noexcept { return {static_cast<int>(e), stop_category()}; }
 
 // Once per pool thread; best effort.
 void lower_this_threads_priority() {
@@ -62,7 +126,7 @@ Supervisor::Impl::Impl(asio::any_io_executor executor, store::DataDir data, Supe
                        EventHandler on_event)
     : home_(std::move(executor)),
       data_(std::move(data)),
-      options_(resolve_zone(std::move(options))),
+      options_(checked(std::move(options))),
       clock_(options_.clock ? options_.clock : system_clock()),
       machine_policy_(machine_policy(options_)),
       on_event_(std::move(on_event)),
@@ -75,10 +139,29 @@ Supervisor::Impl::Impl(asio::any_io_executor executor, store::DataDir data, Supe
 // Pool jobs hold no reference to this object, so joining here cannot deadlock.
 Supervisor::Impl::~Impl() { pool_.join(); }
 
+// The claim is made on the caller's thread so that a refusal is the caller's exception; the rest
+// is the executor's. Nothing else touches instance_ before begin().
 void Supervisor::Impl::start() {
-  if (started_) return;
-  instance_.emplace(detail::claim_data_dir(data_));  // throws when another supervisor has it
-  started_ = true;
+  if (started_.exchange(true)) return;
+  std::optional<detail::Instance> claimed;
+  try {
+    claimed.emplace(detail::claim_data_dir(data_));  // throws when another supervisor has it
+  } catch (...) {
+    started_ = false;
+    throw;
+  }
+  asio::post(home_, [weak = weak_from_this(), instance = std::move(*claimed)]() mutable {
+    if (auto self = weak.lock()) self->begin(std::move(instance));
+  });
+}
+
+void Supervisor::Impl::begin(detail::Instance instance) {
+  instance_.emplace(std::move(instance));
+  if (stopping_) {
+    // Stopped before it began: nothing to stop; the lock goes with the supervisor.
+    maybe_finish_stop();
+    return;
+  }
   open_cgroups();
   if (options_.watch_files) start_watching();
   if (!stop_runtime_orphans()) sweep();
@@ -135,8 +218,37 @@ void Supervisor::Impl::on_runtime_orphans_stopped(runtime::ExitStatus status) {
 
 // --- a bounded stop (FAILURE-MODES.md 15) -----------------------------------------------------
 
-void Supervisor::Impl::async_stop(std::function<void()> done) {
-  if (done) stop_handlers_.push_back(std::move(done));
+void Supervisor::Impl::post_stop(StopHandler handler) {
+  asio::post(home_, [weak = weak_from_this(), handler = std::move(handler)]() mutable {
+    if (auto self = weak.lock()) self->async_stop(std::move(handler));
+  });
+}
+
+void Supervisor::Impl::post_sweep() {
+  asio::post(home_, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->sweep();
+  });
+}
+
+void Supervisor::Impl::post_check(std::string id) {
+  asio::post(home_, [weak = weak_from_this(), id = std::move(id)] {
+    if (auto self = weak.lock()) self->check_requested(id);
+  });
+}
+
+void Supervisor::Impl::async_stop(StopHandler handler) {
+  // Cancellation may be emitted from any thread: it only posts the forcing here.
+  auto slot = asio::get_associated_cancellation_slot(handler);
+  if (slot.is_connected()) {
+    slot.assign([weak = weak_from_this(), home = home_](asio::cancellation_type type) {
+      if (type == asio::cancellation_type::none) return;
+      asio::post(home, [weak] {
+        if (auto self = weak.lock()) self->on_stop_cancelled();
+      });
+    });
+  }
+  auto work = asio::prefer(asio::get_associated_executor(handler, home_), asio::execution::outstanding_work.tracked);
+  stop_handlers_.push_back({std::move(handler), std::move(work)});
   if (stopping_) {
     force_stop();
     maybe_finish_stop();
@@ -152,6 +264,13 @@ void Supervisor::Impl::async_stop(std::function<void()> done) {
   for (const auto& id : ids) {
     if (Session* s = find(id)) feed(*s, policy::event::StopRequested{});
   }
+  maybe_finish_stop();
+}
+
+// The stop goes to its final stage, as on a second request; its handler completes as usual.
+void Supervisor::Impl::on_stop_cancelled() {
+  if (!stopping_ || stop_finished_) return;
+  force_stop();
   maybe_finish_stop();
 }
 
@@ -193,7 +312,7 @@ std::string Supervisor::Impl::unfinished(const Session& s) {
 
 void Supervisor::Impl::maybe_finish_stop() {
   if (!stopping_ || (stop_finished_ && stop_handlers_.empty())) return;
-  if (!stop_deadline_passed_) {
+  if (!stop_deadline_passed_ && !stop_finished_) {
     if (jobs_ > 0 || orphan_stopper_) return;
     for (const auto& [id, s] : sessions_) {
       if (!unfinished(*s).empty()) return;
@@ -217,15 +336,22 @@ void Supervisor::Impl::maybe_finish_stop() {
   stop_deadline_->cancel();
   auto handlers = std::move(stop_handlers_);
   stop_handlers_.clear();
-  for (auto& h : handlers) asio::post(home_, std::move(h));
+  const boost::system::error_code result = abandoned_work_ ? make_error_code(stop_errc::abandoned_work)
+                                                           : boost::system::error_code{};
+  for (auto& pending : handlers) {
+    // Done with cancellation before completing: the slot may go with the handler.
+    auto slot = asio::get_associated_cancellation_slot(pending.handler);
+    if (slot.is_connected()) slot.clear();
+    // Through home_, then dispatched to the handler's own executor: never inline from here.
+    asio::post(home_, asio::append(std::move(pending.handler), result));
+  }
 }
 
 std::vector<SessionView> Supervisor::Impl::views() const {
+  std::lock_guard lock(views_mutex_);
   std::vector<SessionView> out;
-  for (const auto& [id, s] : sessions_) {
-    out.push_back({s->id, s->agent_group_id, phase_of(s->state.stage), s->child ? s->child->pid() : 0,
-                   s->state.start_failures, s->state.backoff_until, s->state.next_due, s->watched, s->state.last_error});
-  }
+  out.reserve(views_.size());
+  for (const auto& [id, view] : views_) out.push_back(view);
   return out;
 }
 
@@ -233,12 +359,14 @@ Supervisor::Supervisor(asio::any_io_executor executor, store::DataDir data, Supe
                        EventHandler on_event)
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(data), std::move(options), std::move(on_event))) {}
 
-Supervisor::~Supervisor() = default;
+// The Impl may outlive this (a handler on the executor holds it while it runs); it says nothing more.
+Supervisor::~Supervisor() { impl_->close(); }
 
+Supervisor::executor_type Supervisor::get_executor() const noexcept { return impl_->executor(); }
 void Supervisor::start() { impl_->start(); }
-void Supervisor::request_check(const std::string& session_id) { impl_->request_check(session_id); }
-void Supervisor::sweep_now() { impl_->sweep(); }
-void Supervisor::async_stop(std::function<void()> done) { impl_->async_stop(std::move(done)); }
+void Supervisor::request_check(const std::string& session_id) { impl_->post_check(session_id); }
+void Supervisor::sweep_now() { impl_->post_sweep(); }
+void Supervisor::initiate_stop(StopHandler handler) { impl_->post_stop(std::move(handler)); }
 bool Supervisor::stop_abandoned_work() const { return impl_->stop_abandoned_work(); }
 std::vector<SessionView> Supervisor::sessions() const { return impl_->views(); }
 std::size_t Supervisor::pending_work() const { return static_cast<std::size_t>(impl_->jobs()); }

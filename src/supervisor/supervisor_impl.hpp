@@ -12,6 +12,7 @@
 //   file_events.cpp    inotify on session directories and the registry
 //   event_names.cpp    the names of events and stages
 
+#include <boost/asio/any_completion_executor.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,8 +20,10 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -106,17 +109,29 @@ struct Session {
 class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
  public:
   using Counters = Supervisor::Counters;
+  using StopHandler = Supervisor::StopHandler;
   Impl(asio::any_io_executor executor, store::DataDir data, SupervisorOptions options, EventHandler on_event);
   ~Impl();
 
+  // Any thread: these post onto home_ (start claims the data directory first, where it is called).
   void start();
-  void sweep() { reload_registry(true); }
-  void request_check(const std::string& id);
-  void async_stop(std::function<void()> done);
+  void post_sweep();
+  void post_check(std::string id);
+  void post_stop(StopHandler handler);
+  // Any thread: no event is delivered once this has returned (save one being delivered).
+  void close() { closed_ = true; }
+  // Any thread: snapshots.
   bool stop_abandoned_work() const { return abandoned_work_; }
   std::vector<SessionView> views() const;
   int jobs() const { return jobs_; }
-  Counters counters() const { return counters_; }
+  Counters counters() const {
+    return {.checks = counters_.checks, .registry_reloads = counters_.registry_reloads, .heartbeats = counters_.heartbeats};
+  }
+  const asio::any_io_executor& executor() const noexcept { return home_; }
+
+  // On home_.
+  void sweep() { reload_registry(true); }
+  void request_check(const std::string& id);
 
  private:
   // --- run on the pool, post the result home ---
@@ -141,6 +156,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
 
   // session_actions.cpp
   void feed(Session& s, policy::Event event);
+  void publish(const Session& s);  // its view, for sessions() on any thread
+  void deliver_events();
   void perform(Session& s, const policy::Action& action);
   void arm_timer(Session& s, policy::Timer timer, Duration after);
   void on_timer(const std::string& id, policy::Timer timer);
@@ -176,14 +193,17 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   bool cgroup_step(Session& s, F&& step);
 
   // registry_sync.cpp
+  void check_requested(const std::string& id);
+  void resolve_requested_checks(std::uint64_t read, const std::string& why_unknown);
   void reload_registry(bool check_all);
   void on_registry(std::map<std::string, store::Session> listed, std::vector<Error> errors, bool unreadable,
-                   bool check_all);
+                   bool check_all, std::uint64_t read);
   // One registry listing being reconciled with the sessions, a slice per handler.
   struct RegistryWalk {
     std::map<std::string, store::Session> listed;
     bool check_all = false;
     std::uint64_t generation = 0;  // a newer listing supersedes this one
+    std::uint64_t read = 0;        // which registry read it is (see registry_reads_asked_)
   };
   void reconcile_slice(std::shared_ptr<RegistryWalk> walk, std::optional<std::string> after);
   void reconcile_done(std::shared_ptr<RegistryWalk> walk);
@@ -201,6 +221,9 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   void on_watch_overflow();
 
   // supervisor.cpp
+  void begin(detail::Instance instance);
+  void async_stop(StopHandler handler);
+  void on_stop_cancelled();
   bool stop_runtime_orphans();
   void on_runtime_orphans_stopped(runtime::ExitStatus status);
   void arm_stop_deadline(Duration after);
@@ -238,7 +261,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   bool stop_deadline_passed_ = false;
   bool forced_ = false;
   bool stop_finished_ = false;  // its handlers have been called (later ones are called at once)
-  bool abandoned_work_ = false;
+  std::atomic<bool> abandoned_work_{false};
   std::unique_ptr<runtime::ChildProcess> orphan_stopper_;  // stops docker's orphans before the first sweep
   std::unique_ptr<Clock::Timer> orphan_stop_timer_;
   bool orphan_stop_timed_out_ = false;
@@ -250,11 +273,31 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   bool walk_check_all_ = false;  // the walk under way, or one it superseded, is a sweep's
   std::set<std::string> reported_registry_errors_;
   std::map<std::string, std::unique_ptr<Session>> sessions_;
-  int jobs_ = 0;
-  Counters counters_;
-  bool started_ = false;
+  std::atomic<int> jobs_{0};
+  struct AtomicCounters {
+    std::atomic<std::uint64_t> checks{0};
+    std::atomic<std::uint64_t> registry_reloads{0};
+    std::atomic<std::uint64_t> heartbeats{0};
+  };
+  AtomicCounters counters_;
+  std::atomic<bool> started_{false};
   bool stopping_ = false;
-  std::vector<std::function<void()>> stop_handlers_;
+  // Each pending stop's handler, and its executor kept busy until the handler has run there.
+  struct PendingStop {
+    StopHandler handler;
+    asio::any_completion_executor work;
+  };
+  std::vector<PendingStop> stop_handlers_;
+  // Events wait here for one posted handler to deliver them (never inside the call that caused
+  // them); closed_ (the Supervisor is being destroyed) drops the rest.
+  std::vector<Event> pending_events_;
+  std::atomic<bool> closed_{false};
+  // request_check() ids not known when asked, each with the registry read that will answer it.
+  std::vector<std::pair<std::string, std::uint64_t>> requested_unknown_;
+  std::uint64_t registry_reads_asked_ = 0;  // registry reads asked for (they complete in order)
+  // What sessions() returns, kept by publish() as the sessions change.
+  mutable std::mutex views_mutex_;
+  std::map<std::string, SessionView> views_;
 };
 
 }  // namespace hostsweep::supervisor

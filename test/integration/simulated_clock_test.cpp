@@ -6,6 +6,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "hostsweep/policy/time_zone.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "support/supervisor_harness.hpp"
 
@@ -17,7 +18,7 @@ using supervisor::EventKind;
 // Stops the supervisor, whose kill grace and deadline run on the simulated clock too.
 void stop_on_simulated_clock(SupervisorHarness& h, supervisor::ManualClock& clock) {
   bool done = false;
-  h.supervisor().async_stop([&] { done = true; });
+  h.supervisor().async_stop([&](boost::system::error_code) { done = true; });
   for (int i = 0; i < 10 && !done; ++i) {
     clock.advance(10s);
     h.wait_for([&] { return done; }, 1s);
@@ -169,7 +170,7 @@ TEST(SimulatedClockSchedule, ADailyScheduleKeepsItsLocalTimeAcrossTheChangeToSum
   SupervisorHarness h;
   h.options().policy.stuck = policy::StuckPolicy{};
   h.options().clock = clock;
-  h.options().timezone = "Europe/Berlin";
+  h.options().policy.zone = &policy::find_time_zone("Europe/Berlin");
   h.options().runtime.agent_command = {"/bin/sleep", "3600"};
   h.create_session("s1");
   h.start();

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "hostsweep/os/session_lock.hpp"
+#include "hostsweep/policy/time_zone.hpp"
 #include "hostsweep/store/outbound_store.hpp"
 #include "hostsweep/error.hpp"
 #include "support/file_swap.hpp"
@@ -232,7 +233,7 @@ TEST(Supervisor, FailureMode9_KillingDoesNotBlockTheLoop) {
   auto id = h.enqueue("s1");
   ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
   bool stopped = false;
-  h.supervisor().async_stop([&] { stopped = true; });
+  h.supervisor().async_stop([&](boost::system::error_code) { stopped = true; });
   // Work posted now runs long before the kill grace ends and the container is SIGKILLed.
   bool ran = false;
   boost::asio::post(h.io(), [&] { ran = ran || !stopped; });
@@ -407,6 +408,7 @@ TEST(Supervisor, AStopWhoseCleanupKeepsFailingCompletesAndReportsWhatItLeft) {
   replace_with_directory(s.files.outbound(), s.files.dir() / "outbound.away");
   h.stop();  // fails the test if the stop does not complete
   EXPECT_TRUE(h.supervisor_stopped_with_abandoned_work());
+  EXPECT_EQ(h.stop_result(), supervisor::stop_errc::abandoned_work) << h.stop_result().message();
   auto errors = h.of(EventKind::session_error);
   ASSERT_FALSE(errors.empty()) << h.story();
   EXPECT_NE(errors.back().reason.find("stop abandoned: the cleanup of its last container is not committed"),
@@ -420,6 +422,7 @@ TEST(Supervisor, AStopWhoseCleanupKeepsFailingCompletesAndReportsWhatItLeft) {
   ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
   h.stop();
   EXPECT_FALSE(h.supervisor_stopped_with_abandoned_work());
+  EXPECT_FALSE(h.stop_result()) << h.stop_result().message();
 }
 
 // The same stop, but the file comes back while the stop retries: nothing is abandoned.
@@ -435,7 +438,7 @@ TEST(Supervisor, AStopRetriesAFailedCleanupUntilTheFileRecovers) {
   ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
   replace_with_directory(s.files.outbound(), s.files.dir() / "outbound.away");
   bool stopped = false;
-  h.supervisor().async_stop([&] { stopped = true; });
+  h.supervisor().async_stop([&](boost::system::error_code) { stopped = true; });
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_error, "s1") > 0; })) << h.story();
   EXPECT_FALSE(stopped);
   restore_from(s.files.outbound(), s.files.dir() / "outbound.away");
@@ -456,10 +459,10 @@ TEST(Supervisor, ASecondStopKillsAtOnce) {
   ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();  // it ignores SIGTERM by now
   bool first = false;
   bool second = false;
-  h.supervisor().async_stop([&] { first = true; });
+  h.supervisor().async_stop([&](boost::system::error_code) { first = true; });
   h.wait_for([] { return false; }, 300ms);
   EXPECT_FALSE(first) << "the agent ignores SIGTERM, and the kill grace is an hour";
-  h.supervisor().async_stop([&] { second = true; });
+  h.supervisor().async_stop([&](boost::system::error_code) { second = true; });
   ASSERT_TRUE(h.wait_for([&] { return first && second; })) << h.story();
   auto exited = h.of(EventKind::container_exited);
   ASSERT_EQ(exited.size(), 1u) << h.story();
@@ -531,7 +534,7 @@ TEST(Supervisor, ContainersRunAsTheConfiguredAccountAndCanWriteTheirFiles) {
 
 TEST(SupervisorRecurrence, ASecondsScheduleRunsThreeTimesInARow) {
   auto options = fast_options();
-  options.timezone = "Europe/London";
+  options.policy.zone = &policy::find_time_zone("Europe/London");
   SupervisorHarness h(options);
   h.create_session("s1");
   h.start();

@@ -78,18 +78,26 @@ class SupervisorHarness {
     supervisor_->start();
   }
 
-  void stop() {
-    bool done = false;
-    supervisor_->async_stop([&] { done = true; });
-    EXPECT_TRUE(wait_for([&] { return done; }, 20s)) << "the supervisor's stop did not complete\n" << story();
+  // Stops the supervisor and waits for the stop to complete; a stop that does not complete
+  // within `timeout` fails the test (and the supervisor is destroyed all the same).
+  void stop(std::chrono::milliseconds timeout = 20s) {
+    auto result = std::make_shared<std::optional<boost::system::error_code>>();
+    supervisor_->async_stop([result](boost::system::error_code ec) { *result = ec; });
+    if (!wait_for([&] { return result->has_value(); }, timeout)) {
+      ADD_FAILURE() << "the supervisor's stop did not complete within " << timeout.count() << " ms\n" << story();
+    }
+    stop_result_ = result->value_or(boost::system::error_code{});
     stopped_with_abandoned_work_ = supervisor_->stop_abandoned_work();
+    EXPECT_EQ(stopped_with_abandoned_work_, stop_result_ == supervisor::stop_errc::abandoned_work)
+        << "the stop's result (" << stop_result_.message() << ") and stop_abandoned_work() disagree";
     supervisor_.reset();
     io_.restart();
     io_.poll();
   }
 
-  // What the last stop() said: whether it had to abandon work.
+  // What the last stop() said: whether it had to abandon work, and its error_code.
   bool supervisor_stopped_with_abandoned_work() const { return stopped_with_abandoned_work_; }
+  boost::system::error_code stop_result() const { return stop_result_; }
 
   // As if the supervisor's process were SIGKILLed: it goes without stopping anything; its
   // containers run on, their session locks are released with its descriptors, and their holder
@@ -174,6 +182,7 @@ class SupervisorHarness {
   std::unique_ptr<supervisor::Supervisor> supervisor_;
   std::vector<supervisor::Event> events_;
   bool stopped_with_abandoned_work_ = false;
+  boost::system::error_code stop_result_;
   std::map<std::string, store::SessionFiles> sessions_;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // What the supervisor reports: one typed event per thing that happened, each with a stable
-// name (for logs and metrics) and the numbers behind it.
+// name (for logs and metrics) and the numbers behind it. Delivered on the supervisor's
+// executor, each through a post (supervisor.hpp, Threading).
 
 #include <optional>
 #include <string>
@@ -35,6 +36,7 @@ enum class EventKind {
   orphans_stopped,         // detail: docker/podman containers of a dead supervisor were looked for and stopped
   sweep_completed,         // tries = number of sessions; duration: until its last check returned
   container_output,        // container-log = journal: pid; reason: "stdout" or "stderr"; detail: one line, escaped
+  session_unknown,         // request_check(session_id) named no session, even after a registry reload; reason: why
 };
 
 // "container.started", "message.retried", ...

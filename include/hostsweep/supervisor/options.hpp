@@ -1,5 +1,7 @@
 #pragma once
 // Every setting of the supervisor, with the defaults `hostsweep run --help` documents.
+// Supervisor's constructor checks them and throws hostsweep::Error(invalid_argument) naming the
+// first one that is out of range.
 
 #include <sys/types.h>
 
@@ -42,7 +44,9 @@ struct ContainerLogOptions {
 };
 
 struct SupervisorOptions {
-  policy::SweepPolicy policy;                 // liveness windows and message retries
+  // Liveness windows, message retries, and the one time zone of recurring work: policy.zone,
+  // null for the host's (UTC when the host has none; policy::find_time_zone resolves a name).
+  policy::SweepPolicy policy;
   policy::StartBackoffPolicy start_backoff;   // crash-loop protection
   runtime::RuntimeOptions runtime;            // what a container is
   Duration sweep_interval = std::chrono::seconds{60};  // the safety net under the events
@@ -53,7 +57,6 @@ struct SupervisorOptions {
   std::size_t database_threads = std::max(1u, std::thread::hardware_concurrency() / 2);
   bool watch_files = true;                    // inotify; false: every session is polled at the sweep
   std::size_t max_watches = 0;                // soft cap on inotify watches (0: the kernel's limit)
-  std::string timezone;                       // for recurring work ("" = the host's zone)
   os::CgroupSetting cgroup;                   // a cgroup per container: auto, off, or a parent path
   os::CgroupLimits limits;                    // per container, when the controllers are delegated
   std::optional<uid_t> run_as_uid;            // containers run as this user...

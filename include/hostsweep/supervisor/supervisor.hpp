@@ -15,22 +15,37 @@
 // default; a ManualClock in tests): liveness is measured on its steady clock from changes the
 // supervisor observed, due times on its wall clock.
 //
-// Threading: every member function, and every callback, runs on the executor given to the
-// constructor; that executor must not run handlers concurrently (an io_context run by one
-// thread, or a strand). SQLite work runs on an internal pool, in order per session, and posts
-// its results back; the caller's executor never waits on a database or a child process.
+// Threading: the supervisor's state lives on the executor given to the constructor, which
+// must not run handlers concurrently (an io_context run by one thread, or a strand). Every
+// public member function may be called from any thread: the ones that change something post
+// their work onto that executor (so none of them runs anything, or calls anything back, before
+// it returns; start() alone claims the data directory first, where it is called); the queries
+// read a snapshot that the executor keeps up to date. SQLite work runs
+// on an internal pool, in order per session, and posts its results back; the executor never
+// waits on a database or a child process.
+//
+// Events are delivered on the executor, each through a post: never from inside the call, or
+// the handler, that caused them. An event handler may therefore call any member function,
+// async_stop() included, or destroy the supervisor (and what owns it): no event is delivered
+// after the destructor has begun, save one a handler is already in on the executor's thread
+// (so destroy it on the executor, or when the executor no longer runs, if the handler uses what
+// the destroying code frees).
 //
 // Lifetime: async_stop() stops waking, stops every container (SIGTERM, then SIGKILL after the
-// kill grace), runs their cleanup and then calls its handler, within kill_grace + stop_timeout
-// whatever the files do: a cleanup that keeps failing is retried until then, and what is still
-// undone at the deadline is abandoned (one session.error each; the next start finishes it) and
-// stop_abandoned_work() says so. A second async_stop() SIGKILLs every container at once and
-// abandons what is still undone shortly after. Destroying a supervisor that was not stopped
-// leaves its containers running; the next supervisor on the same data directory stops them as
-// orphans.
+// kill grace), runs their cleanup and then completes, within kill_grace + stop_timeout whatever
+// the files do: a cleanup that keeps failing is retried until then, and what is still undone at
+// the deadline is abandoned (one session.error each; the next start finishes it), and the stop
+// completes with stop_errc::abandoned_work. A second async_stop(), or the cancellation of a
+// pending one, SIGKILLs every container at once and abandons what is still undone shortly
+// after. Destroying a supervisor that was not stopped leaves its containers running; the next
+// supervisor on the same data directory stops them as orphans.
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/system/error_code.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -42,6 +57,16 @@
 #include "hostsweep/supervisor/options.hpp"
 
 namespace hostsweep::supervisor {
+
+// How a stop ended, when not with success (an error_code of stop_category()).
+enum class stop_errc {
+  // The bounded stop ran out of time (or was forced) with work undone: a container that did
+  // not end even after SIGKILL, or a cleanup not committed. Each is said by a session.error;
+  // the next start on the data directory finishes it.
+  abandoned_work = 1,
+};
+const boost::system::error_category& stop_category() noexcept;
+boost::system::error_code make_error_code(stop_errc e) noexcept;
 
 enum class Phase { idle, running, stopping, backing_off };
 const char* to_string(Phase phase) noexcept;
@@ -61,36 +86,61 @@ struct SessionView {
 class Supervisor {
  public:
   using EventHandler = std::function<void(const Event&)>;
+  using executor_type = boost::asio::any_io_executor;
 
-  Supervisor(boost::asio::any_io_executor executor, store::DataDir data, SupervisorOptions options,
-             EventHandler on_event);
+  // Throws hostsweep::Error(invalid_argument) naming the option when `options` is not valid
+  // (an unknown time zone, a duration that must be positive, ...). Nothing runs until start().
+  Supervisor(executor_type executor, store::DataDir data, SupervisorOptions options, EventHandler on_event);
+  // Any thread (see Threading). Does not stop the containers; a pending stop's handler is
+  // destroyed without being called.
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
-  // Loads the registry, watches the sessions and runs the first sweep.
+  // The executor the supervisor's state and its events live on. Any thread.
+  executor_type get_executor() const noexcept;
+
+  // Claims the data directory now, on the calling thread, and throws hostsweep::Error
+  // (already_exists) when another supervisor holds it; then, on the executor, loads the
+  // registry, watches the sessions and runs the first sweep. Any thread; a second call does
+  // nothing.
   void start();
 
-  // Re-checks one session now (e.g. after this process enqueued a message for it).
+  // Re-checks one session (e.g. after this process enqueued a message for it). A session not
+  // known yet is looked for in the registry first (one created since the last reload is
+  // picked up and checked); one that is not there either is reported by a session.unknown
+  // event naming it. Any thread; posted.
   void request_check(const std::string& session_id);
 
-  // Runs a sweep now, as the timer would.
+  // Runs a sweep, as the timer would. Any thread; posted.
   void sweep_now();
 
-  // Stops in stages (see above) and then calls `done` on the executor. Called again while
-  // stopping, it forces the final stage (and calls this `done` too).
-  void async_stop(std::function<void()> done);
+  // Stops in stages (see Lifetime) and completes with void(boost::system::error_code): success
+  // when everything was stopped and cleaned up, stop_errc::abandoned_work when work had to be
+  // abandoned. Works with any completion token (a callback, use_future, use_awaitable,
+  // deferred...). The handler is called through its associated executor, never from inside
+  // async_stop(). Called again while stopping, it forces the final stage, and both complete;
+  // called after a stop has completed, it completes at once (with that stop's result).
+  // Cancellation (the handler's cancellation slot; terminal, partial or total alike) forces the
+  // final stage too, as a second call would: the operation still completes as above, never
+  // with operation_aborted. Any thread; posted.
+  template <typename CompletionToken>
+  auto async_stop(CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+        [](auto handler, Supervisor* self) { self->initiate_stop(StopHandler(std::move(handler))); }, token, this);
+  }
 
-  // After the stop completed: whether it had to abandon work (a cleanup, or a container that
-  // did not end even after SIGKILL).
+  // After a stop completed: whether it had to abandon work (a cleanup, or a container that
+  // did not end even after SIGKILL). Any thread.
   bool stop_abandoned_work() const;
 
+  // The sessions as the executor last left them (a snapshot, in id order). Any thread.
   std::vector<SessionView> sessions() const;
 
-  // Database jobs queued or running (a sweep is done when this is back to 0).
+  // Database jobs queued or running (a sweep is done when this is back to 0). Any thread.
   std::size_t pending_work() const;
 
-  // Work done so far, for metrics: an idle supervisor's counters stand still.
+  // Work done so far, for metrics: an idle supervisor's counters stand still. Any thread.
   struct Counters {
     std::uint64_t checks = 0;            // session checks completed
     std::uint64_t registry_reloads = 0;  // registry reads completed
@@ -99,8 +149,14 @@ class Supervisor {
   Counters counters() const;
 
  private:
+  using StopHandler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
+  void initiate_stop(StopHandler handler);
+
   class Impl;
   std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace hostsweep::supervisor
+
+template <>
+struct boost::system::is_error_code_enum<hostsweep::supervisor::stop_errc> : std::true_type {};
