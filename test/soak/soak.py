@@ -327,7 +327,7 @@ class Soak:
                 rows_by_id.update(rows)
             except Exception:
                 pass  # check_session reported it
-        log = logs_mod.read(self.log_dir)
+        log = logs_mod.read(self.log_dir, os.path.join(self.data, "logs"))
         killed: dict[str, list[float]] = {}
         for k in self.containers.kills:
             killed.setdefault(k.session, []).append(k.at)
@@ -335,6 +335,9 @@ class Soak:
         found, self.explained_errors = checker.check_log(log, rows_by_id, killed, doubled)
         self.violations += found
         latencies = stats.fault_free_latencies(self.written, rows_by_id, log, self.daemon.down, self.containers.kills)
+        if not latencies:  # a reader that misses the claims (they moved once) would say nothing else
+            self.violations.append(checker.Violation("-", "-", "no fault-free message was measured: the latency figures "
+                                                     "say nothing (are the containers' claim lines still read?)"))
         return self.figures(rows_by_id, log, latencies)
 
     def figures(self, rows_by_id, log, latencies) -> dict:
