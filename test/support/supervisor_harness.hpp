@@ -108,7 +108,9 @@ class SupervisorHarness {
     io_.poll();
   }
 
-  // Runs the loop until `done` holds or `timeout` passes; returns whether it held.
+  // Runs the loop until `done` holds or `timeout` passes; returns whether it held. Events are
+  // delivered through a post, so one emitted before what `done` saw in the files (a start,
+  // before the container's claim) may still be queued: it is delivered before returning.
   bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = 15s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!done()) {
@@ -116,6 +118,8 @@ class SupervisorHarness {
       io_.restart();
       io_.run_for(5ms);
     }
+    io_.restart();
+    io_.poll();
     return true;
   }
 
