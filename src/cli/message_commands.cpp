@@ -6,10 +6,13 @@
 // message failed again at once (a container also never claims a message it has acked). So the
 // ack is deleted first, and outbound.db is the container's file: the host writes it only with
 // the session lock held and no container of the session alive (PROTOCOL.md invariant 1), as
-// the crashed-container cleanup does. A retry therefore takes the session lock for that one
-// delete, waiting a little for a daemon's check or cleanup that holds it, and is refused while
-// a container runs. It releases the lock before it writes inbound.db, so that the daemon's
-// check woken by that commit finds the session free and starts a container at once.
+// the crashed-container cleanup does. A retry with an ack to delete therefore takes the session
+// lock for that one delete, waiting a little for a daemon's check or cleanup that holds it, and
+// is refused while a container runs. It releases the lock before it writes inbound.db, so that
+// the daemon's check woken by that commit finds the session free and starts a container at once.
+// A message failed by the host (its retries used up) has no ack left: that retry writes
+// inbound.db alone, like `enqueue`, container or not; no container acks a failed message, which
+// it cannot claim, between the look and the write.
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -61,6 +64,19 @@ os::SessionLock take_lock(const store::SessionFiles& files, const std::string& s
   }
 }
 
+// Whether outbound.db holds an ack of the message; true when it cannot be read (the locked
+// path then opens it read-write, which also rolls back a hot journal, or says what is wrong).
+bool has_ack(const store::SessionFiles& files, const std::string& id) {
+  try {
+    for (const auto& ack : store::read_outbound(files).acks) {
+      if (ack.message_id == id) return true;
+    }
+    return false;
+  } catch (const Error&) {
+    return true;
+  }
+}
+
 // "pending", or "being processed" when a container holds a claim on it: for the refusal.
 std::string described_status(const store::SessionFiles& files, const std::string& id, policy::MessageStatus status) {
   if (status == policy::MessageStatus::pending) {
@@ -106,7 +122,7 @@ void add_message_command(CLI::App& app) {
                   fmt::format("message \"{}\" is {}, not failed: only a failed message can be retried", opts->id,
                               described_status(files, opts->id, state->second.status)));
     }
-    {
+    if (has_ack(files, opts->id)) {
       auto lock = take_lock(files, opts->session);
       // Gone before the message is pending again: should this stop here, the message is still
       // failed, with nothing left to settle it, and a second retry finishes the work.

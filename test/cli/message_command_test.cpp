@@ -129,5 +129,18 @@ TEST_F(MessageRetryCli, ARunningContainerRefusesTheRetry) {
   EXPECT_EQ(row("m1"), "pending 0 NULL");
 }
 
+// A message the host failed (its retries used up) has no ack to delete: its retry writes only
+// inbound.db, as `enqueue` does, and a running container picks it up.
+TEST_F(MessageRetryCli, AMessageWithoutAnAckIsRetriedWhileAContainerRuns) {
+  add("m1", "failed");
+  auto held = os::SessionLock::try_acquire(files.lock());
+  ASSERT_TRUE(held);
+  os::write_holder_record(files.holder_record(),
+                          {.container = os::self_identity(), .started_at = policy::now_utc(), .supervisor = os::self_identity()});
+  auto r = retry("m1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(row("m1"), "pending 0 NULL");
+}
+
 }  // namespace
 }  // namespace hostsweep::testing
