@@ -24,6 +24,8 @@ void hold_stop_signals();
 void release_stop_signals();
 void add_cron_command(CLI::App& app, int& exit_code);
 void add_logs_command(CLI::App& app);
+void add_check_config_command(CLI::App& app, int& exit_code);
+void add_message_command(CLI::App& app);
 
 // Shared options.
 void add_data_dir_option(CLI::App& command, std::string& data_dir);

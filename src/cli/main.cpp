@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   cli::add_run_command(app, exit_code);
   cli::add_cron_command(app, exit_code);
   cli::add_logs_command(app);
+  cli::add_check_config_command(app, exit_code);
+  cli::add_message_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

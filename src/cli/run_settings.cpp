@@ -304,9 +304,12 @@ std::string toml_scalar(const toml::node& node) {
 
 }  // namespace
 
-void RunSettings::add_options(CLI::App& command) {
-  command.add_option("--data-dir", data_dir_, "the data directory (holds hostsweep.db and sessions/)")->required();
-  command.add_option("--config", config_file_, "a TOML file whose keys are the flags below without their dashes");
+void RunSettings::add_options(CLI::App& command, Mode mode) {
+  if (mode == Mode::run) {
+    command.add_option("--data-dir", data_dir_, "the data directory (holds hostsweep.db and sessions/)")->required();
+  }
+  auto* config = command.add_option("--config", config_file_, "a TOML file whose keys are the flags below without their dashes");
+  if (mode == Mode::check) config->required();
   RunConfig defaults;
   for (const auto& s : settings()) {
     std::string name = s.name;
@@ -317,56 +320,90 @@ void RunSettings::add_options(CLI::App& command) {
   }
 }
 
-RunConfig RunSettings::resolve() const {
-  RunConfig config;
+SettingsCheck RunSettings::check() const {
+  SettingsCheck out;
+  RunConfig& config = out.config;
   config.data_dir = data_dir_;
+  auto problem = [&](std::string text) { out.problems.push_back(std::move(text)); };
   std::map<std::string, std::pair<std::string, std::string>> values;  // name -> (value, where)
+  bool file_unread = false;  // the file could not be read: it may set anything
   if (config_file_) {
-    if (std::filesystem::is_directory(*config_file_)) {
-      throw Error(Errc::invalid_argument, fmt::format("config {}: is a directory, not a file", *config_file_));
-    }
+    const auto& file_name = *config_file_;
+    std::error_code ec;
+    const auto type = std::filesystem::status(file_name, ec).type();
     toml::table file;
-    try {
-      file = toml::parse_file(*config_file_);
-    } catch (const toml::parse_error& e) {
-      throw Error(Errc::invalid_argument, fmt::format("config {}: line {}: {}", *config_file_, e.source().begin.line,
-                                                      e.description()));
+    // Nothing more can be said of a file that cannot be read: one problem, and the flags still.
+    file_unread = true;
+    if (type == std::filesystem::file_type::directory) {
+      problem(fmt::format("config {}: is a directory, not a file", file_name));
+    } else if (type == std::filesystem::file_type::not_found) {
+      problem(fmt::format("config {}: no such file", file_name));
+    } else {
+      try {
+        file = toml::parse_file(file_name);
+        file_unread = false;
+      } catch (const toml::parse_error& e) {
+        problem(fmt::format("config {}: line {}: {}", file_name, e.source().begin.line, e.description()));
+      }
     }
     for (const auto& [key, node] : file) {
       std::string name(key.str());
       bool known = false;
       for (const auto& s : settings()) known = known || name == s.name;
-      if (!known) throw Error(Errc::invalid_argument, fmt::format("config {}: unknown key \"{}\"", *config_file_, name));
+      if (!known) {
+        problem(fmt::format("config {}: unknown key \"{}\"", file_name, name));
+        continue;
+      }
       try {
-        values[name] = {toml_scalar(node), fmt::format("config {}: key {}", *config_file_, name)};
+        values[name] = {toml_scalar(node), fmt::format("config {}: key {}", file_name, name)};
       } catch (const std::invalid_argument& e) {
-        throw Error(Errc::invalid_argument, fmt::format("config {}: key {}: {}", *config_file_, name, e.what()));
+        problem(fmt::format("config {}: key {}: {}", file_name, name, e.what()));
       }
     }
   }
   for (const auto& [name, value] : flags_) values[name] = {value, "--" + name};
+  std::map<std::string, bool> applied;  // name -> its value was valid
   for (const auto& s : settings()) {
     auto it = values.find(s.name);
     if (it == values.end()) continue;
+    out.given.push_back({s.name, it->second.first, it->second.second});
     try {
       s.apply(config, it->second.first);
+      applied[s.name] = true;
     } catch (const std::invalid_argument& e) {
-      throw Error(Errc::invalid_argument, fmt::format("{}: {}", it->second.second, e.what()));
+      problem(fmt::format("{}: {}", it->second.second, e.what()));
+      applied[s.name] = false;
+    } catch (const Error& e) {
+      problem(fmt::format("{}: {}", it->second.second, e.what()));
+      applied[s.name] = false;
     }
   }
+  // The checks across settings, each only on values that were valid on their own: a bad value
+  // is reported once, by its own setting.
   if (config.supervisor.sweep_interval <= Duration::zero()) {
     auto where = values.count("sweep-interval") ? values["sweep-interval"].second : std::string("--sweep-interval");
-    throw Error(Errc::invalid_argument, fmt::format("{}: must be longer than 0", where));
+    problem(fmt::format("{}: must be longer than 0", where));
   }
   if (config.supervisor.runtime.agent_command.empty()) {
-    throw Error(Errc::invalid_argument, "no agent command: set --agent-command or the agent-command key");
+    auto given = applied.find("agent-command");
+    if (given == applied.end()) {
+      if (!file_unread) problem("no agent command: set --agent-command or the agent-command key");
+    } else if (given->second) {
+      problem(fmt::format("{}: must name a command", values["agent-command"].second));
+    }
   }
   // A user without a group runs with the user's primary group, never the daemon's (root's).
   if (config.supervisor.run_as_uid && !config.supervisor.run_as_gid) {
     if (auto* pw = ::getpwuid(*config.supervisor.run_as_uid)) config.supervisor.run_as_gid = pw->pw_gid;
-    else throw Error(Errc::invalid_argument, "--run-as-user: a uid without a user entry needs --run-as-group");
+    else problem("--run-as-user: a uid without a user entry needs --run-as-group");
   }
-  return config;
+  return out;
+}
+
+RunConfig RunSettings::resolve() const {
+  auto checked = check();
+  if (!checked.problems.empty()) throw Error(Errc::invalid_argument, checked.problems.front());
+  return std::move(checked.config);
 }
 
 void add_policy_settings(CLI::App& command, policy::SweepPolicy& policy) {

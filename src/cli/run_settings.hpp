@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hostsweep/policy/sweep_plan.hpp"
 #include "hostsweep/supervisor/options.hpp"
@@ -23,14 +24,35 @@ struct RunConfig {
   std::optional<ops::ListenAddress> metrics_listen;  // the HTTP endpoint; none by default
 };
 
+// A setting given in the config file or as a flag, as given.
+struct GivenSetting {
+  std::string name;
+  std::string value;
+  std::string where;  // "config F: key NAME" or "--NAME"
+};
+
+// What check() found. `config` is what `run` would run with when `problems` is empty.
+struct SettingsCheck {
+  RunConfig config;
+  std::vector<std::string> problems;  // one line each, naming the key or flag, in the order run meets them
+  std::vector<GivenSetting> given;    // in the table's order; a flag replaces the file's key
+};
+
 class RunSettings {
  public:
-  // Adds --config and one flag per setting to `command`.
-  void add_options(CLI::App& command);
+  // `run` takes a required --data-dir; `check-config` none, and --config is required.
+  enum class Mode { run, check };
 
-  // Builds the configuration: defaults, then the config file, then the flags. Throws
-  // Error(invalid_argument) naming the key or flag and what is wrong with its value, and for
-  // unknown keys in the file.
+  // Adds --config and one flag per setting to `command`.
+  void add_options(CLI::App& command, Mode mode = Mode::run);
+
+  // Builds the configuration: defaults, then the config file, then the flags, noting every
+  // problem instead of stopping at the first. The one validation of the settings: resolve()
+  // and `check-config` both use it.
+  SettingsCheck check() const;
+
+  // check(), for `run`: throws Error(invalid_argument) with its first problem (naming the key
+  // or flag and what is wrong with its value, or the unknown key in the file).
   RunConfig resolve() const;
 
  private:

@@ -1,4 +1,5 @@
-// `hostsweep session create` and `hostsweep enqueue`: the commands that write.
+// `hostsweep session create` (with its template) and `hostsweep enqueue`: the commands that write.
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -18,14 +19,21 @@ void add_session_command(CLI::App& app) {
     std::string data_dir;
     std::string agent_group;
     std::optional<std::string> id;
+    std::optional<std::string> template_dir;
   };
   auto opts = std::make_shared<CreateOptions>();
   auto* create = session->add_subcommand("create", "create a session and print its id");
   add_data_dir_option(*create, opts->data_dir);
   create->add_option("--agent-group", opts->agent_group, "the agent group the session belongs to")->required();
   create->add_option("--id", opts->id, "the session id (default: generated)");
+  create->add_option("--template", opts->template_dir,
+                     "a directory whose files are copied into the session (default: DATA_DIR/templates/<agent-group>/ "
+                     "when it exists); regular files and directories only, no symlinks");
   create->callback([opts] {
-    auto created = store::create_session(store::DataDir(opts->data_dir), opts->agent_group, opts->id, policy::now_utc());
+    std::optional<std::filesystem::path> template_dir;
+    if (opts->template_dir) template_dir = *opts->template_dir;
+    auto created = store::create_session(store::DataDir(opts->data_dir), opts->agent_group, opts->id, policy::now_utc(),
+                                         template_dir);
     std::cout << created.record.id << '\n';
   });
 }

@@ -337,6 +337,28 @@ std::vector<policy::FanOut> InboundDb::fan_out(const std::vector<policy::FanOut>
   });
 }
 
+void InboundDb::retry_failed(const std::string& message_id) {
+  impl_->run([&](SQLite::Database& db) {
+    // Checked under the write lock: a row another writer changes meanwhile is never reset.
+    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement q(db, "SELECT coalesce(status, 'pending') FROM messages_in WHERE id = ?");
+    q.bind(1, message_id);
+    if (!q.executeStep()) {
+      throw Error(Errc::not_found, fmt::format("no message \"{}\" in {}", message_id, impl_->path.string()));
+    }
+    const std::string status = q.getColumn(0).getString();
+    if (status != "failed") {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("message \"{}\" is {}, not failed: only a failed message can be retried", message_id, status));
+    }
+    SQLite::Statement update(
+        db, "UPDATE messages_in SET status = 'pending', tries = 0, process_after = NULL WHERE id = ? AND status = 'failed'");
+    update.bind(1, message_id);
+    update.exec();
+    txn.commit();
+  });
+}
+
 // One call, one connection: the free functions open, work and close.
 
 Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint now) {
@@ -369,5 +391,7 @@ std::vector<policy::FinishedRecurring> read_finished_recurring(const SessionFile
 std::vector<policy::FanOut> fan_out_recurrences(const SessionFiles& files, const date::time_zone& zone, TimePoint now) {
   return InboundDb(files).fan_out_recurrences(zone, now);
 }
+
+void retry_failed(const SessionFiles& files, const std::string& message_id) { InboundDb(files).retry_failed(message_id); }
 
 }  // namespace hostsweep::store

@@ -145,6 +145,28 @@ int delete_orphan_claims(const SessionFiles& files, const std::vector<std::strin
   });
 }
 
+int delete_acks(const SessionFiles& files, const std::vector<std::string>& message_ids, const os::SessionLock& /*held*/) {
+  std::error_code ec;
+  if (message_ids.empty() ||
+      std::filesystem::symlink_status(files.outbound(), ec).type() == std::filesystem::file_type::not_found) {
+    return 0;
+  }
+  auto db = detail::open_database(files.outbound(), Access::read_write);
+  return guarded(files.outbound(), [&] {
+    if (!detail::table_exists(db, "processing_ack")) return 0;
+    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement del(db, "DELETE FROM processing_ack WHERE message_id = ?");
+    int deleted = 0;
+    for (const auto& id : message_ids) {
+      del.bind(1, id);
+      deleted += del.exec();
+      del.reset();
+    }
+    txn.commit();
+    return deleted;
+  });
+}
+
 void ensure_outbound(const SessionFiles& files, const os::SessionLock& /*held*/) {
   auto db = detail::open_database(files.outbound(), Access::create);
   guarded(files.outbound(), [&] { detail::create_outbound_schema(db); });

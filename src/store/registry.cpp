@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "schema.hpp"
+#include "session_template.hpp"
 #include "sqlite.hpp"
 
 namespace hostsweep::store {
@@ -123,10 +124,23 @@ void build_session_files(const SessionFiles& files) {
 
 }  // namespace
 
+std::filesystem::path default_template(const DataDir& data, std::string_view agent_group_id) {
+  validate_id("agent group id", agent_group_id);
+  return data.root() / "templates" / std::string(agent_group_id);
+}
+
 Session create_session(const DataDir& data, std::string_view agent_group_id,
-                       const std::optional<std::string>& session_id, TimePoint now) {
+                       const std::optional<std::string>& session_id, TimePoint now,
+                       const std::optional<std::filesystem::path>& template_dir) {
   std::string id = session_id.value_or(generate_id("sess", now));
   SessionFiles files = data.session(agent_group_id, id);  // validates both ids
+  // The group's default only when it is there at all (a symlink there is there, and refused).
+  std::optional<fs::path> source = template_dir;
+  if (!source) {
+    std::error_code ec;
+    auto group_default = default_template(data, agent_group_id);
+    if (fs::symlink_status(group_default, ec).type() != fs::file_type::not_found) source = group_default;
+  }
 
   std::error_code ec;
   fs::create_directories(files.dir().parent_path(), ec);
@@ -147,6 +161,7 @@ Session create_session(const DataDir& data, std::string_view agent_group_id,
     // Built under a temporary name and renamed into place, so no one ever sees half a session.
     DirectoryGuard staging{files.dir().parent_path() / fmt::format(".{}.creating", generate_id("tmp", now))};
     build_session_files(SessionFiles(staging.path));
+    if (source) detail::copy_template(*source, staging.path);
 
     SessionRecord record{id, std::string(agent_group_id), "active", "stopped", std::nullopt,
                          policy::format_iso8601(now)};

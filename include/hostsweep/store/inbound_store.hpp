@@ -86,6 +86,13 @@ std::vector<policy::FinishedRecurring> read_finished_recurring(const SessionFile
 // applied, errors included (their rows' recurrence is cleared too).
 std::vector<policy::FanOut> fan_out_recurrences(const SessionFiles& files, const date::time_zone& zone, TimePoint now);
 
+// An operator's retry (`hostsweep message retry`): a failed message back to pending with tries
+// 0 and no process_after, so that it is due at once, in one transaction. Error(not_found) when
+// there is no such message; Error(invalid_argument) when it is not failed (pending, completed,
+// paused): then nothing changes. Only inbound.db is written; a container's failed ack for the
+// message, which would settle it again, is the caller's to remove (store::delete_acks).
+void retry_failed(const SessionFiles& files, const std::string& message_id);
+
 // One open connection to a session's inbound.db. See the free functions above for what each
 // operation does.
 class InboundDb {
@@ -116,6 +123,7 @@ class InboundDb {
   // then: a row whose series another pass has scheduled meanwhile is left alone.
   std::vector<policy::FanOut> fan_out(const std::vector<policy::FanOut>& planned, const date::time_zone& zone,
                                       TimePoint now);
+  void retry_failed(const std::string& message_id);
 
  private:
   struct Impl;

@@ -74,6 +74,12 @@ OutboundSnapshot read_outbound(const SessionFiles& files, const os::SessionLock&
 int delete_orphan_claims(const SessionFiles& files, const std::vector<std::string>& message_ids,
                          const os::SessionLock& held);
 
+// Deletes every processing_ack row of these messages, whatever its status: for an operator's
+// retry of a failed message (`hostsweep message retry`), whose failed ack would otherwise
+// settle it again at the next sync. Also requires the lock. A missing outbound.db has no acks:
+// 0. Returns how many rows it deleted.
+int delete_acks(const SessionFiles& files, const std::vector<std::string>& message_ids, const os::SessionLock& held);
+
 // Creates outbound.db with the full schema if it is missing (a container refuses to start
 // without processing_ack). Also requires the lock.
 void ensure_outbound(const SessionFiles& files, const os::SessionLock& held);

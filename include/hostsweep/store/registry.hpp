@@ -4,6 +4,7 @@
 //
 // Thread-safety: free functions with no shared state; SQLite serialises writers.
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,10 +31,25 @@ struct Session {
 
 // Creates a session: validates the ids (generating the session id when absent), builds its
 // directory (outbox/ too) with both files and their full schemas under a temporary name,
-// registers it and renames it into place. A failure at any step leaves nothing behind.
-// Creates the data directory and registry when missing. Error(already_exists) for a taken id.
+// copies its template into it, registers it and renames it into place. A failure at any step
+// leaves nothing behind. Creates the data directory and registry when missing.
+// Error(already_exists) for a taken id.
+//
+// The template is `template_dir`, or without one the agent group's default,
+// DATA_DIR/templates/<agent_group_id>/, when there is one: the files an agent needs in its
+// session beside the protocol's (the reference's runner reads agent/container.json). It is
+// copied recursively, regular files and directories only, never following a symlink (the
+// template's own path included); a symlink, fifo, socket or device in it, or a top-level entry
+// named like one of the session's own files (inbound.db, outbound.db, their journals,
+// .heartbeat, outbox), is refused with Error(invalid_argument) naming it. Modes are kept
+// without setuid and setgid and made readable by all (chmod a+rX), as the session's other files
+// are, so that a container run as another account can read them.
 Session create_session(const DataDir& data, std::string_view agent_group_id,
-                       const std::optional<std::string>& session_id, TimePoint now);
+                       const std::optional<std::string>& session_id, TimePoint now,
+                       const std::optional<std::filesystem::path>& template_dir = std::nullopt);
+
+// DATA_DIR/templates/<agent_group_id>/: where an agent group's default template is looked for.
+std::filesystem::path default_template(const DataDir& data, std::string_view agent_group_id);
 
 // What the registry holds: the sessions that can be supervised, and one error for each row
 // that cannot, so that one bad row never stops the others (FAILURE-MODES.md 20).
