@@ -4,6 +4,7 @@
 // timeouts; nothing asserts a wall-clock bound.
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -110,7 +111,9 @@ class SupervisorHarness {
 
   // Runs the loop until `done` holds or `timeout` passes; returns whether it held. Events are
   // delivered through a post, so one emitted before what `done` saw in the files (a start,
-  // before the container's claim) may still be queued: it is delivered before returning.
+  // before the container's claim) may still be queued: it is delivered before returning, by
+  // running the loop up to a marker posted behind it (not poll(), which a handler that posts
+  // itself again would never let return).
   bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = 15s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!done()) {
@@ -118,8 +121,10 @@ class SupervisorHarness {
       io_.restart();
       io_.run_for(5ms);
     }
+    bool reached = false;
+    boost::asio::post(io_, [&reached] { reached = true; });
     io_.restart();
-    io_.poll();
+    while (!reached) io_.run_one();
     return true;
   }
 
