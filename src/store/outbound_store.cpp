@@ -105,6 +105,21 @@ std::optional<OutboundSnapshot> read_snapshot(const SessionFiles& files, Access 
   return snapshot;
 }
 
+// Runs `statement` (one parameter: a message id) for each id, in one write transaction; the
+// rows it changed.
+int delete_each(SQLite::Database& db, const std::vector<std::string>& ids, const char* statement) {
+  SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+  SQLite::Statement del(db, statement);
+  int deleted = 0;
+  for (const auto& id : ids) {
+    del.bind(1, id);
+    deleted += del.exec();
+    del.reset();
+  }
+  txn.commit();
+  return deleted;
+}
+
 HotJournal hot_journal(const SessionFiles& files, const char* why) {
   return HotJournal(Errc::io_error,
                fmt::format("{} has a hot journal (a writer died mid-transaction); {}", files.outbound().string(), why));
@@ -132,16 +147,7 @@ int delete_orphan_claims(const SessionFiles& files, const std::vector<std::strin
   if (message_ids.empty()) return 0;
   auto db = detail::open_database(files.outbound(), Access::read_write);
   return guarded(files.outbound(), [&] {
-    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement del(db, "DELETE FROM processing_ack WHERE message_id = ? AND status = 'processing'");
-    int deleted = 0;
-    for (const auto& id : message_ids) {
-      del.bind(1, id);
-      deleted += del.exec();
-      del.reset();
-    }
-    txn.commit();
-    return deleted;
+    return delete_each(db, message_ids, "DELETE FROM processing_ack WHERE message_id = ? AND status = 'processing'");
   });
 }
 
@@ -154,16 +160,7 @@ int delete_acks(const SessionFiles& files, const std::vector<std::string>& messa
   auto db = detail::open_database(files.outbound(), Access::read_write);
   return guarded(files.outbound(), [&] {
     if (!detail::table_exists(db, "processing_ack")) return 0;
-    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement del(db, "DELETE FROM processing_ack WHERE message_id = ?");
-    int deleted = 0;
-    for (const auto& id : message_ids) {
-      del.bind(1, id);
-      deleted += del.exec();
-      del.reset();
-    }
-    txn.commit();
-    return deleted;
+    return delete_each(db, message_ids, "DELETE FROM processing_ack WHERE message_id = ?");
   });
 }
 
