@@ -29,11 +29,11 @@
 #include <thread>
 #include <vector>
 
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "hostsweep/supervisor/supervisor.hpp"
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "sweep/session_sweep.hpp"
 
 using namespace hostsweep;
 using namespace std::chrono_literals;

@@ -15,6 +15,14 @@ if(HOSTSWEEP_SANITIZE)
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(hostsweep_build_options INTERFACE -fsanitize=address,undefined)
 endif()
+# ThreadSanitizer (the tsan preset): the embedding API's any-thread promise, checked.
+if(HOSTSWEEP_TSAN)
+  if(HOSTSWEEP_SANITIZE OR HOSTSWEEP_FUZZ)
+    message(FATAL_ERROR "HOSTSWEEP_TSAN cannot be combined with AddressSanitizer (HOSTSWEEP_SANITIZE, HOSTSWEEP_FUZZ)")
+  endif()
+  target_compile_options(hostsweep_build_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(hostsweep_build_options INTERFACE -fsanitize=thread)
+endif()
 # The fuzz build: every target instrumented for libFuzzer's coverage feedback; only the
 # fuzzers themselves link libFuzzer's main (fuzz/CMakeLists.txt).
 if(HOSTSWEEP_FUZZ)

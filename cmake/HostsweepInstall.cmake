@@ -4,7 +4,7 @@ include(CMakePackageConfigHelpers)
 # Two components, both installed by a plain `cmake --install`: `runtime` (the two programs, what
 # the .deb ships: cmake/HostsweepPackage.cmake) and `development` (the library, its headers and
 # CMake package, for embedders).
-install(TARGETS hostsweep EXPORT hostsweepTargets
+install(TARGETS hostsweep hostsweep_testing EXPORT hostsweepTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

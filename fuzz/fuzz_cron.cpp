@@ -11,8 +11,8 @@
 
 #include "fuzz_check.hpp"
 #include "hostsweep/error.hpp"
-#include "hostsweep/policy/cron.hpp"
-#include "hostsweep/policy/time_zone.hpp"
+#include "policy/cron.hpp"
+#include "policy/time_zone.hpp"
 
 using namespace hostsweep;
 using namespace std::chrono;

@@ -18,9 +18,9 @@
 
 #include "fuzz_check.hpp"
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/session_lock.hpp"
+#include "os/session_lock.hpp"
 #include "hostsweep/store/layout.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "store/outbound_store.hpp"
 
 using namespace hostsweep;
 namespace fs = std::filesystem;

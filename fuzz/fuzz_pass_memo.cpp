@@ -3,7 +3,7 @@
 // beyond what the bytes hold; and a memo that decodes encodes to a file that decodes to a memo
 // that encodes to the same bytes.
 #include "fuzz_check.hpp"
-#include "hostsweep/sweep/pass_memo.hpp"
+#include "sweep/pass_memo.hpp"
 
 using namespace hostsweep;
 

@@ -10,7 +10,7 @@
 // the first tick and prints every event. With --exit-after-first-completion it stops itself
 // from inside the event handler once that message has completed (the test suite runs it so),
 // and fails when the message has not completed within a minute.
-#include <hostsweep/store/inbound_store.hpp>
+#include <hostsweep/store/messages.hpp>
 #include <hostsweep/store/registry.hpp>
 #include <hostsweep/supervisor/supervisor.hpp>
 

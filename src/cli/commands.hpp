@@ -9,7 +9,7 @@
 #include <string>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/policy/sweep_plan.hpp"
+#include "policy/sweep_plan.hpp"
 
 namespace hostsweep::cli {
 

@@ -5,7 +5,7 @@
 
 #include "commands.hpp"
 #include "cron_next.hpp"
-#include "hostsweep/policy/time_zone.hpp"
+#include "policy/time_zone.hpp"
 
 namespace hostsweep::cli {
 

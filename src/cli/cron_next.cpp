@@ -1,6 +1,6 @@
 #include "cron_next.hpp"
 
-#include "hostsweep/policy/cron.hpp"
+#include "policy/cron.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -5,10 +5,10 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "sweep/session_sweep.hpp"
 #include "json_writer.hpp"
 
 namespace hostsweep::cli {

@@ -1,6 +1,6 @@
 #include "json_writer.hpp"
 
-#include "hostsweep/policy/utf8.hpp"
+#include "policy/utf8.hpp"
 
 namespace hostsweep::cli {
 namespace {

@@ -16,8 +16,8 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
-#include "hostsweep/os/log_file.hpp"
-#include "hostsweep/policy/output_lines.hpp"
+#include "os/log_file.hpp"
+#include "policy/output_lines.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "json_writer.hpp"
 

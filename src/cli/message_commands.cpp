@@ -21,10 +21,10 @@
 
 #include "commands.hpp"
 #include "json_writer.hpp"
-#include "hostsweep/os/holder_record.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/holder_record.hpp"
+#include "os/session_lock.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 
 namespace hostsweep::cli {

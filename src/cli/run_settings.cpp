@@ -16,7 +16,8 @@
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/policy/time_zone.hpp"
+#include "policy/time_zone.hpp"
+#include "runtime/container_runtime.hpp"
 
 namespace hostsweep::cli {
 namespace {

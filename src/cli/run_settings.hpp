@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "hostsweep/policy/sweep_plan.hpp"
+#include "policy/sweep_plan.hpp"
 #include "hostsweep/supervisor/options.hpp"
 #include "ops/listen_address.hpp"
 

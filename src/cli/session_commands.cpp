@@ -5,8 +5,8 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
-#include "hostsweep/policy/cron.hpp"
-#include "hostsweep/store/inbound_store.hpp"
+#include "policy/cron.hpp"
+#include "store/inbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 
 namespace hostsweep::cli {

@@ -6,7 +6,7 @@
 
 #include "commands.hpp"
 #include "hostsweep/store/registry.hpp"
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "sweep/session_sweep.hpp"
 #include "json_writer.hpp"
 
 namespace hostsweep::cli {

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "hostsweep/os/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 
 namespace hostsweep::ops {
 

@@ -1,4 +1,4 @@
-#include "hostsweep/os/cgroup.hpp"
+#include "os/cgroup.hpp"
 
 #include <fcntl.h>
 #include <sys/inotify.h>
@@ -24,7 +24,7 @@
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/process.hpp"
+#include "os/process.hpp"
 
 namespace hostsweep::os {
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "hostsweep/os/directory_watcher.hpp"
+#include "os/directory_watcher.hpp"
 
 #include <sys/inotify.h>
 #include <unistd.h>

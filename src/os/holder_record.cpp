@@ -1,4 +1,4 @@
-#include "hostsweep/os/holder_record.hpp"
+#include "os/holder_record.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/cgroup.hpp"
+#include "os/cgroup.hpp"
 
 namespace hostsweep::os {
 namespace {

@@ -1,4 +1,4 @@
-#include "hostsweep/os/log_file.hpp"
+#include "os/log_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/policy/output_lines.hpp"
+#include "policy/output_lines.hpp"
 #include "hostsweep/store/layout.hpp"
 
 namespace hostsweep::os {

@@ -1,4 +1,4 @@
-#include "hostsweep/os/process.hpp"
+#include "os/process.hpp"
 
 #include <poll.h>
 #include <signal.h>

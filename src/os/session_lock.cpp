@@ -1,4 +1,4 @@
-#include "hostsweep/os/session_lock.hpp"
+#include "os/session_lock.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

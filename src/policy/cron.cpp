@@ -1,4 +1,4 @@
-#include "hostsweep/policy/cron.hpp"
+#include "policy/cron.hpp"
 
 #include "hostsweep/error.hpp"
 

@@ -1,9 +1,9 @@
-#include "hostsweep/policy/output_lines.hpp"
+#include "policy/output_lines.hpp"
 
 #include <algorithm>
 #include <utility>
 
-#include "hostsweep/policy/utf8.hpp"
+#include "policy/utf8.hpp"
 
 namespace hostsweep::policy {
 namespace {

@@ -1,8 +1,8 @@
-#include "hostsweep/policy/recurrence.hpp"
+#include "policy/recurrence.hpp"
 
 #include <fmt/format.h>
 
-#include "hostsweep/policy/cron.hpp"
+#include "policy/cron.hpp"
 
 namespace hostsweep::policy {
 

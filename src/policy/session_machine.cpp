@@ -5,7 +5,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-#include "hostsweep/policy/session_machine.hpp"
+#include "policy/session_machine.hpp"
 
 #include <algorithm>
 #include <utility>

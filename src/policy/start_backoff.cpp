@@ -1,4 +1,4 @@
-#include "hostsweep/policy/start_backoff.hpp"
+#include "policy/start_backoff.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "hostsweep/policy/status.hpp"
+#include "policy/status.hpp"
 
 namespace hostsweep::policy {
 

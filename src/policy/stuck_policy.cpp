@@ -1,4 +1,4 @@
-#include "hostsweep/policy/stuck_policy.hpp"
+#include "policy/stuck_policy.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "hostsweep/policy/time_zone.hpp"
+#include "policy/time_zone.hpp"
 
 #include <fmt/format.h>
 

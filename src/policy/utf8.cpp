@@ -1,4 +1,4 @@
-#include "hostsweep/policy/utf8.hpp"
+#include "policy/utf8.hpp"
 
 namespace hostsweep::policy {
 namespace {

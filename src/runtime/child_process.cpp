@@ -1,4 +1,4 @@
-#include "hostsweep/runtime/child_process.hpp"
+#include "runtime/child_process.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -17,8 +17,8 @@
 
 #include <fmt/format.h>
 
-#include "hostsweep/os/process.hpp"
-#include "hostsweep/os/unique_fd.hpp"
+#include "os/process.hpp"
+#include "os/unique_fd.hpp"
 
 extern char** environ;
 

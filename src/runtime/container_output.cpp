@@ -1,4 +1,4 @@
-#include "hostsweep/runtime/container_output.hpp"
+#include "runtime/container_output.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,8 +15,8 @@
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/log_file.hpp"
-#include "hostsweep/os/unique_fd.hpp"
+#include "os/log_file.hpp"
+#include "os/unique_fd.hpp"
 
 namespace hostsweep::runtime {
 namespace asio = boost::asio;

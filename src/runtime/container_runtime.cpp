@@ -1,4 +1,4 @@
-#include "hostsweep/runtime/container_runtime.hpp"
+#include "runtime/container_runtime.hpp"
 
 #include <algorithm>
 #include <filesystem>

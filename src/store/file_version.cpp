@@ -1,4 +1,4 @@
-#include "hostsweep/store/file_version.hpp"
+#include "store/file_version.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "hostsweep/store/inbound_store.hpp"
+#include "store/inbound_store.hpp"
 
 #include <algorithm>
 
@@ -366,6 +366,14 @@ Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint
 }
 
 InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now) { return InboundDb(files).summarize(now); }
+
+std::optional<MessageInfo> find_message(const SessionFiles& files, const std::string& id) {
+  auto states = InboundDb(files).message_states({id});
+  auto found = states.find(id);
+  if (found == states.end()) return std::nullopt;
+  const auto& state = found->second;
+  return MessageInfo{state.id, policy::to_string(state.status), state.tries, state.process_after};
+}
 
 std::map<std::string, policy::MessageState> read_message_states(const SessionFiles& files,
                                                                 const std::vector<std::string>& ids) {

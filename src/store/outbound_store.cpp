@@ -1,4 +1,4 @@
-#include "hostsweep/store/outbound_store.hpp"
+#include "store/outbound_store.hpp"
 
 #include <sqlite3.h>
 #include <sys/stat.h>

@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 
 namespace hostsweep::store::detail {
 namespace {

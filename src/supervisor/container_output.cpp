@@ -2,7 +2,7 @@
 // its runtime::ContainerOutput.
 #include <fmt/format.h>
 
-#include "hostsweep/os/log_file.hpp"
+#include "os/log_file.hpp"
 #include "supervisor_impl.hpp"
 
 namespace hostsweep::supervisor {

@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "hostsweep/os/session_lock.hpp"
+#include "os/session_lock.hpp"
 #include "hostsweep/store/layout.hpp"
 
 namespace hostsweep::supervisor::detail {

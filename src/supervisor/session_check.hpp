@@ -6,8 +6,8 @@
 #include <optional>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/policy/session_machine.hpp"
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "policy/session_machine.hpp"
+#include "sweep/session_sweep.hpp"
 
 namespace hostsweep::supervisor::detail {
 

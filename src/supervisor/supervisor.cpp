@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/policy/time_zone.hpp"
+#include "policy/time_zone.hpp"
 #include "supervisor_impl.hpp"
 
 namespace hostsweep::supervisor {

@@ -29,12 +29,14 @@
 #include <string>
 #include <vector>
 
-#include "hostsweep/os/cgroup.hpp"
-#include "hostsweep/os/directory_watcher.hpp"
-#include "hostsweep/os/holder_record.hpp"
-#include "hostsweep/os/process.hpp"
-#include "hostsweep/policy/session_machine.hpp"
-#include "hostsweep/runtime/container_output.hpp"
+#include "os/cgroup.hpp"
+#include "os/directory_watcher.hpp"
+#include "os/holder_record.hpp"
+#include "os/process.hpp"
+#include "policy/session_machine.hpp"
+#include "runtime/child_process.hpp"
+#include "runtime/container_output.hpp"
+#include "runtime/container_runtime.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "hostsweep/supervisor/clock.hpp"
 #include "hostsweep/supervisor/supervisor.hpp"

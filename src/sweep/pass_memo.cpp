@@ -1,4 +1,4 @@
-#include "hostsweep/sweep/pass_memo.hpp"
+#include "sweep/pass_memo.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -6,7 +6,7 @@
 
 #include <cerrno>
 
-#include "hostsweep/os/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 #include "hostsweep/policy/timestamp.hpp"
 
 namespace hostsweep::sweep {

@@ -1,8 +1,8 @@
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "sweep/session_sweep.hpp"
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/session_lock.hpp"
+#include "store/outbound_store.hpp"
 
 namespace hostsweep::sweep {
 namespace {

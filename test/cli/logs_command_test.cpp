@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-#include "hostsweep/os/log_file.hpp"
+#include "os/log_file.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/run_program.hpp"
 #include "support/temp_dir.hpp"

@@ -5,9 +5,9 @@
 
 #include <algorithm>
 
-#include "hostsweep/os/holder_record.hpp"
-#include "hostsweep/os/process.hpp"
-#include "hostsweep/os/session_lock.hpp"
+#include "os/holder_record.hpp"
+#include "os/process.hpp"
+#include "os/session_lock.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/run_program.hpp"
 #include "support/temp_dir.hpp"

@@ -8,7 +8,7 @@
 #include <regex>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/policy/time_zone.hpp"
+#include "policy/time_zone.hpp"
 #include "support/temp_dir.hpp"
 
 namespace hostsweep::cli {

@@ -15,7 +15,7 @@
 // numbers come from splitmix64 and are mapped to choices here, not by <random>'s
 // distributions, whose results differ between standard libraries).
 
-#include "hostsweep/policy/cron.hpp"
+#include "policy/cron.hpp"
 #include "hostsweep/policy/timestamp.hpp"
 
 #include <date/date.h>

@@ -10,9 +10,9 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/runtime/child_process.hpp"
-#include "hostsweep/runtime/container_runtime.hpp"
+#include "os/session_lock.hpp"
+#include "runtime/child_process.hpp"
+#include "runtime/container_runtime.hpp"
 #include "support/run_program.hpp"
 #include "support/supervisor_harness.hpp"
 

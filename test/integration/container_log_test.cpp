@@ -14,7 +14,7 @@
 #include <regex>
 #include <sstream>
 
-#include "hostsweep/os/cgroup.hpp"
+#include "os/cgroup.hpp"
 #include "support/supervisor_harness.hpp"
 #include "support/temp_dir.hpp"
 

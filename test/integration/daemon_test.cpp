@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <thread>
 
-#include "hostsweep/os/holder_record.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/holder_record.hpp"
+#include "os/session_lock.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/file_swap.hpp"
 #include "support/process_table.hpp"

@@ -12,9 +12,9 @@
 #include <fstream>
 #include <thread>
 
-#include "hostsweep/os/holder_record.hpp"
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/holder_record.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/process_table.hpp"
 #include "support/run_program.hpp"

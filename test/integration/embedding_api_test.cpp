@@ -24,7 +24,7 @@
 #include <thread>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "support/file_swap.hpp"
 #include "support/supervisor_harness.hpp"
 

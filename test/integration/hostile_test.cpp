@@ -13,12 +13,12 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/holder_record.hpp"
-#include "hostsweep/os/process.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/runtime/child_process.hpp"
-#include "hostsweep/store/outbound_store.hpp"
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "os/holder_record.hpp"
+#include "os/process.hpp"
+#include "os/session_lock.hpp"
+#include "runtime/child_process.hpp"
+#include "store/outbound_store.hpp"
+#include "sweep/session_sweep.hpp"
 #include "support/process_table.hpp"
 #include "support/supervisor_harness.hpp"
 #include "support/temp_dir.hpp"

@@ -6,8 +6,8 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
-#include "hostsweep/policy/time_zone.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "policy/time_zone.hpp"
+#include "store/outbound_store.hpp"
 #include "support/supervisor_harness.hpp"
 
 namespace hostsweep::testing {
@@ -15,37 +15,21 @@ namespace {
 
 using supervisor::EventKind;
 
-// Stops the supervisor, whose kill grace and deadline run on the simulated clock too.
-void stop_on_simulated_clock(SupervisorHarness& h, supervisor::ManualClock& clock) {
-  bool done = false;
-  h.supervisor().async_stop([&](boost::system::error_code) { done = true; });
-  for (int i = 0; i < 10 && !done; ++i) {
-    clock.advance(10s);
-    h.wait_for([&] { return done; }, 1s);
-  }
-  EXPECT_TRUE(done) << "the stop did not complete\n" << h.story();
-  h.abandon();
-}
-
 // The reference's windows (30 min ceiling, 60 s claim tolerance, 3 min start-up grace) on a
 // clock that moves only when told.
 struct SimulatedClock : ::testing::Test {
   SimulatedClock() {
     h.options().policy.stuck = policy::StuckPolicy{};
     h.options().kill_grace = 10s;
-    h.options().clock = clock;
   }
-  ~SimulatedClock() override { stop_on_simulated_clock(h, *clock); }
 
-  // Moves time, then lets the supervisor act on it.
-  void advance(Duration d) {
-    clock->advance(d);
-    EXPECT_TRUE(h.settle()) << h.story();
-  }
+  // Moves time, then lets the supervisor act on it (the kit's advance(): settle, move, settle).
+  void advance(Duration d) { h.advance(d); }
 
   const TimePoint start = policy::now_utc();
-  std::shared_ptr<supervisor::ManualClock> clock = std::make_shared<supervisor::ManualClock>(start);
+  // Its destructor stops the supervisor, moving the simulated clock through the kill grace.
   SupervisorHarness h;
+  supervisor::ManualClock* clock = &h.use_manual_clock(start);
 };
 
 // What operators see: an idle container that falls silent is stopped at its idle timeout (the
@@ -166,10 +150,9 @@ TEST_F(SimulatedClock, ACrashLoopBacksOffToItsFiveMinuteCapAtExactInstants) {
 TEST(SimulatedClockSchedule, ADailyScheduleKeepsItsLocalTimeAcrossTheChangeToSummerTime) {
   const TimePoint saturday_0900_cet = *policy::parse_timestamp("2027-03-27T08:00:00Z");
   const TimePoint sunday_0900_cest = *policy::parse_timestamp("2027-03-28T07:00:00Z");  // clocks went forward at 01:00 UTC
-  auto clock = std::make_shared<supervisor::ManualClock>(saturday_0900_cet + 30min);
   SupervisorHarness h;
+  auto& clock = h.use_manual_clock(saturday_0900_cet + 30min);
   h.options().policy.stuck = policy::StuckPolicy{};
-  h.options().clock = clock;
   h.options().policy.zone = &policy::find_time_zone("Europe/Berlin");
   h.options().runtime.agent_command = {"/bin/sleep", "3600"};
   h.create_session("s1");
@@ -183,7 +166,7 @@ TEST(SimulatedClockSchedule, ADailyScheduleKeepsItsLocalTimeAcrossTheChangeToSum
     out.setBusyTimeout(5000);  // as a container's own SQLite waits: the supervisor may be reading it
     SQLite::Statement ack(out, "INSERT INTO processing_ack VALUES (?, 'completed', ?)");
     ack.bind(1, first);
-    ack.bind(2, policy::format_iso8601(clock->wall_now()));
+    ack.bind(2, policy::format_iso8601(clock.wall_now()));
     ack.exec();
   }
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::recurrence_scheduled, "s1") == 1; })) << h.story();
@@ -198,17 +181,17 @@ TEST(SimulatedClockSchedule, ADailyScheduleKeepsItsLocalTimeAcrossTheChangeToSum
     EXPECT_EQ(policy::parse_timestamp(next.getColumn(0).getString()), sunday_0900_cest);
   }
   // The idle container is stopped at its idle timeout; the next starts at 09:00 local, exactly.
-  clock->advance(1h);
+  clock.advance(1h);
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_exited, "s1") == 1; })) << h.story();
   ASSERT_TRUE(h.settle()) << h.story();
-  clock->advance(sunday_0900_cest - 1s - clock->wall_now());
+  clock.advance(sunday_0900_cest - 1s - clock.wall_now());
   ASSERT_TRUE(h.settle()) << h.story();
   EXPECT_EQ(h.count(EventKind::container_started, "s1"), 1) << "started before its time\n" << h.story();
-  clock->advance(1s);
+  clock.advance(1s);
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 2; })) << h.story();
   EXPECT_EQ(h.of(EventKind::container_started).back().at, sunday_0900_cest);
 
-  stop_on_simulated_clock(h, *clock);
+  h.stop();
 }
 
 }  // namespace

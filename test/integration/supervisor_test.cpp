@@ -16,9 +16,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
 
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/policy/time_zone.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/session_lock.hpp"
+#include "policy/time_zone.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/error.hpp"
 #include "support/file_swap.hpp"
 #include "support/process_table.hpp"

@@ -9,7 +9,7 @@
 #include <regex>
 #include <thread>
 
-#include "hostsweep/store/inbound_store.hpp"
+#include "store/inbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "ops/ops_support.hpp"
 #include "support/run_program.hpp"

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "hostsweep/os/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 #include "support/temp_dir.hpp"
 
 extern char** environ;

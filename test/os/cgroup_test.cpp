@@ -2,7 +2,7 @@
 // writable cgroup v2 hierarchy skips, saying why, where there is none; every cgroup a test makes is
 // killed and removed by a guard, also when the test fails. Install ids carry the pid, so parallel
 // runs of this binary never share a cgroup.
-#include "hostsweep/os/cgroup.hpp"
+#include "os/cgroup.hpp"
 
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -30,7 +30,7 @@
 #include <gtest/gtest.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/directory_watcher.hpp"
+#include "os/directory_watcher.hpp"
 
 namespace hostsweep::os {
 namespace {

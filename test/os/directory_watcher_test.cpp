@@ -1,6 +1,6 @@
 // The directory watcher on real inotify and real files. The loop runs only inside the tests, so
 // every change made between two runs is queued by the kernel and arrives as one read.
-#include "hostsweep/os/directory_watcher.hpp"
+#include "os/directory_watcher.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>

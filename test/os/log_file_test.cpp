@@ -1,4 +1,4 @@
-#include "hostsweep/os/log_file.hpp"
+#include "os/log_file.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

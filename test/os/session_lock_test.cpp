@@ -1,4 +1,4 @@
-#include "hostsweep/os/session_lock.hpp"
+#include "os/session_lock.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -8,8 +8,8 @@
 #include <fstream>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/holder_record.hpp"
-#include "hostsweep/os/process.hpp"
+#include "os/holder_record.hpp"
+#include "os/process.hpp"
 #include "support/temp_dir.hpp"
 
 namespace hostsweep::os {

@@ -2,7 +2,7 @@
 // message, then runs a Supervisor with the installed fake agent (hostsweep::fake_agent) until the
 // message has completed, and stops it. Fails (exit status 1, and says why) when the message is
 // not due, when it has not completed within a minute, or when the stop does not succeed.
-#include <hostsweep/store/inbound_store.hpp>
+#include <hostsweep/store/messages.hpp>
 #include <hostsweep/store/registry.hpp>
 #include <hostsweep/supervisor/supervisor.hpp>
 

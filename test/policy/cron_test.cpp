@@ -14,7 +14,7 @@
 //   Pacific/Apia         2011-12-30 10:00Z  Dec 30 00:00 -10 -> Dec 31 00:00 +14 (a whole day)
 // Calendar facts: 2026-01-01 is a Thursday; 2100 is not a leap year; 2104-02-29 is a Friday.
 
-#include "hostsweep/policy/cron.hpp"
+#include "policy/cron.hpp"
 
 #include "cli/cron_next.hpp"
 #include "hostsweep/error.hpp"

@@ -1,4 +1,4 @@
-#include "hostsweep/policy/output_lines.hpp"
+#include "policy/output_lines.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "hostsweep/policy/utf8.hpp"
+#include "policy/utf8.hpp"
 
 namespace hostsweep::policy {
 namespace {

@@ -1,4 +1,4 @@
-#include "hostsweep/policy/retry_policy.hpp"
+#include "policy/retry_policy.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // The session machine as a table: each test is a row (a stage, an event, the facts) and the
 // stage and actions it must give. Failure modes the machine decides are named by number
 // (docs/FAILURE-MODES.md); time is given, never read.
-#include "hostsweep/policy/session_machine.hpp"
+#include "policy/session_machine.hpp"
 
 #include <gtest/gtest.h>
 

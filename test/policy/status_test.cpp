@@ -1,4 +1,4 @@
-#include "hostsweep/policy/status.hpp"
+#include "policy/status.hpp"
 
 #include <gtest/gtest.h>
 

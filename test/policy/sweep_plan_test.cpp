@@ -1,4 +1,4 @@
-#include "hostsweep/policy/sweep_plan.hpp"
+#include "policy/sweep_plan.hpp"
 
 #include <gtest/gtest.h>
 

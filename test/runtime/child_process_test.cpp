@@ -1,5 +1,5 @@
 // Real child processes: exit statuses, signals, and the process group reaching grandchildren.
-#include "hostsweep/runtime/child_process.hpp"
+#include "runtime/child_process.hpp"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <thread>
 
-#include "hostsweep/os/session_lock.hpp"
+#include "os/session_lock.hpp"
 #include "support/process_table.hpp"
 #include "support/temp_dir.hpp"
 

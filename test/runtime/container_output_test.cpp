@@ -1,4 +1,4 @@
-#include "hostsweep/runtime/container_output.hpp"
+#include "runtime/container_output.hpp"
 
 #include <signal.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "hostsweep/runtime/child_process.hpp"
+#include "runtime/child_process.hpp"
 
 namespace hostsweep::runtime {
 namespace {

@@ -1,7 +1,7 @@
 // store::read_file_version: SQLite's change counter tells a pass whether a file was committed
 // to since it last read it. A wrong "unchanged" would hide an ack or a message, so every doubt
 // must be "no version".
-#include "hostsweep/store/file_version.hpp"
+#include "store/file_version.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>

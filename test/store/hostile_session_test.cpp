@@ -23,12 +23,12 @@
 #include <string>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/store/file_version.hpp"
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/session_lock.hpp"
+#include "store/file_version.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "sweep/session_sweep.hpp"
 #include "support/temp_dir.hpp"
 
 namespace hostsweep::store {

@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/session_lock.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/temp_dir.hpp"
 

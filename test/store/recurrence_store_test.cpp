@@ -7,8 +7,8 @@
 
 #include <thread>
 
-#include "hostsweep/policy/time_zone.hpp"
-#include "hostsweep/store/inbound_store.hpp"
+#include "policy/time_zone.hpp"
+#include "store/inbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/temp_dir.hpp"
 

@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/session_lock.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/temp_dir.hpp"
 

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "hostsweep/policy/sweep_plan.hpp"
+#include "policy/sweep_plan.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/temp_dir.hpp"
 

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <thread>
 
-#include "hostsweep/store/file_version.hpp"
+#include "store/file_version.hpp"
 #include "hostsweep/store/layout.hpp"
 
 namespace hostsweep::testing {

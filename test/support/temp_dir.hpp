@@ -1,7 +1,5 @@
 #pragma once
-// A fresh directory per test, removed afterwards.
-
-#include <unistd.h>
+// A fresh directory per test, removed afterwards (the test kit's TempDir), and file helpers.
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,27 +8,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "hostsweep/testing/temp_dir.hpp"
+
 namespace hostsweep::testing {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hostsweep-test-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const noexcept { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -3,7 +3,7 @@
 // never trusts it for a file that changed, was replaced, symlinked, has a journal beside it,
 // or was rewritten in place with its times restored; nor a memo file that is damaged or not
 // the host's own.
-#include "hostsweep/sweep/pass_memo.hpp"
+#include "sweep/pass_memo.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 
 #include "hostsweep/error.hpp"
 #include "hostsweep/store/registry.hpp"
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "sweep/session_sweep.hpp"
 #include "support/one_session.hpp"
 #include "support/settled_files.hpp"
 #include "support/temp_dir.hpp"

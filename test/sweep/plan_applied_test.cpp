@@ -8,12 +8,12 @@
 
 #include <functional>
 
-#include "hostsweep/os/holder_record.hpp"
-#include "hostsweep/os/process.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/store/inbound_store.hpp"
+#include "os/holder_record.hpp"
+#include "os/process.hpp"
+#include "os/session_lock.hpp"
+#include "store/inbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "sweep/session_sweep.hpp"
 #include "support/temp_dir.hpp"
 
 namespace hostsweep::sweep {

@@ -1,8 +1,8 @@
 // One sweep pass over real session files: the crashed-container cleanup and the plan that
 // `explain` prints.
-#include "hostsweep/sweep/session_sweep.hpp"
+#include "sweep/session_sweep.hpp"
 
-#include "hostsweep/os/holder_record.hpp"
+#include "os/holder_record.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
@@ -10,8 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/session_lock.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/one_session.hpp"
 #include "support/settled_files.hpp"

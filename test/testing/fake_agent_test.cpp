@@ -26,8 +26,8 @@
 #include "fake_agent_script.hpp"
 #include "fake_agent_session.hpp"
 #include "hostsweep/error.hpp"
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "support/temp_dir.hpp"
 

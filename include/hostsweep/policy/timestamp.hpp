@@ -15,6 +15,14 @@ using TimePoint = std::chrono::sys_time<Duration>;  // a UTC instant, millisecon
 
 namespace policy {
 
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// One instant on both clocks: due times are wall-clock by nature, liveness is steady.
+struct Now {
+  TimePoint wall;
+  SteadyTime steady;
+};
+
 // Accepts the forms of PROTOCOL.md, "Timestamps":
 //   YYYY-MM-DD HH:MM[:SS[.fff...]]        SQLite's datetime('now'): UTC
 //   YYYY-MM-DDTHH:MM[:SS[.fff...]]        bare ISO 8601: UTC

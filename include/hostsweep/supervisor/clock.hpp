@@ -8,12 +8,13 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 
-#include "hostsweep/policy/session_machine.hpp"
+#include "hostsweep/policy/timestamp.hpp"
 
 namespace hostsweep::supervisor {
 

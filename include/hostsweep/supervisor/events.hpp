@@ -7,7 +7,7 @@
 #include <string>
 
 #include "hostsweep/policy/timestamp.hpp"
-#include "hostsweep/runtime/child_process.hpp"
+#include "hostsweep/runtime/exit_status.hpp"
 
 namespace hostsweep::supervisor {
 

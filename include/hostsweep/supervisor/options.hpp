@@ -13,10 +13,9 @@
 #include <string>
 #include <thread>
 
-#include "hostsweep/os/cgroup.hpp"
-#include "hostsweep/policy/start_backoff.hpp"
-#include "hostsweep/policy/sweep_plan.hpp"
-#include "hostsweep/runtime/container_runtime.hpp"
+#include "hostsweep/os/cgroup_settings.hpp"
+#include "hostsweep/policy/settings.hpp"
+#include "hostsweep/runtime/runtime_options.hpp"
 #include "hostsweep/supervisor/clock.hpp"
 
 namespace hostsweep::supervisor {

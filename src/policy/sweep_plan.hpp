@@ -16,18 +16,13 @@
 #include <string>
 #include <vector>
 
-#include "hostsweep/policy/recurrence.hpp"
-#include "hostsweep/policy/retry_policy.hpp"
-#include "hostsweep/policy/status.hpp"
-#include "hostsweep/policy/stuck_policy.hpp"
+#include "policy/recurrence.hpp"
+#include "hostsweep/policy/settings.hpp"
+#include "policy/retry_policy.hpp"
+#include "policy/status.hpp"
+#include "policy/stuck_policy.hpp"
 
 namespace hostsweep::policy {
-
-struct SweepPolicy {
-  StuckPolicy stuck;
-  RetryPolicy retry;
-  const date::time_zone* zone = nullptr;  // for recurrences; nullptr: UTC
-};
 
 // The zone recurrences are computed in.
 const date::time_zone& recurrence_zone(const SweepPolicy& policy);

@@ -20,19 +20,11 @@
 #include <variant>
 #include <vector>
 
-#include "hostsweep/policy/start_backoff.hpp"
-#include "hostsweep/policy/stuck_policy.hpp"
+#include "policy/start_backoff.hpp"
+#include "policy/stuck_policy.hpp"
 #include "hostsweep/policy/timestamp.hpp"
 
 namespace hostsweep::policy {
-
-using SteadyTime = std::chrono::steady_clock::time_point;
-
-// One instant on both clocks: due times are wall-clock by nature, liveness is steady.
-struct Now {
-  TimePoint wall;
-  SteadyTime steady;
-};
 
 // No timer waits longer than this: a deadline further away is re-armed by the check it
 // triggers then (a time in year 9999 would otherwise overflow the timer and fire at once).

@@ -25,20 +25,9 @@
 #include <vector>
 
 #include "hostsweep/policy/timestamp.hpp"
+#include "hostsweep/runtime/runtime_options.hpp"
 
 namespace hostsweep::runtime {
-
-enum class RuntimeKind { process, bwrap, docker, podman };
-
-const char* to_string(RuntimeKind kind) noexcept;
-// Throws Error(invalid_argument) naming the accepted values.
-RuntimeKind parse_runtime_kind(std::string_view text);
-
-struct RuntimeOptions {
-  RuntimeKind kind = RuntimeKind::process;
-  std::vector<std::string> agent_command;  // the template, one argv element each
-  std::string image;                       // docker and podman only
-};
 
 struct ContainerSpec {
   std::string session_dir;

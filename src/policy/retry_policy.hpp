@@ -6,16 +6,11 @@
 #include <optional>
 #include <string>
 
-#include "hostsweep/policy/status.hpp"
+#include "policy/status.hpp"
+#include "hostsweep/policy/settings.hpp"
 #include "hostsweep/policy/timestamp.hpp"
 
 namespace hostsweep::policy {
-
-struct RetryPolicy {
-  Duration backoff_base = std::chrono::seconds{5};  // the first retry waits this long
-  Duration backoff_cap = std::chrono::hours{1};     // no retry waits longer than this
-  int max_tries = 5;                                // a message retried this often is failed
-};
 
 // The retry-relevant columns of one messages_in row, as read.
 struct MessageState {

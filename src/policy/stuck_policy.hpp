@@ -26,16 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "hostsweep/policy/settings.hpp"
 #include "hostsweep/policy/timestamp.hpp"
 
 namespace hostsweep::policy {
-
-struct StuckPolicy {
-  Duration ceiling = std::chrono::minutes{30};
-  Duration claim_tolerance = std::chrono::seconds{60};
-  Duration startup_grace = std::chrono::minutes{3};
-  Duration max_declared_timeout = std::chrono::hours{2};
-};
 
 // One processing_ack row, as read from outbound.db.
 struct AckFact {

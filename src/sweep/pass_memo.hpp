@@ -18,9 +18,9 @@
 #include <string>
 #include <string_view>
 
-#include "hostsweep/policy/sweep_plan.hpp"
-#include "hostsweep/store/file_version.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "policy/sweep_plan.hpp"
+#include "store/file_version.hpp"
+#include "store/outbound_store.hpp"
 
 namespace hostsweep::sweep {
 

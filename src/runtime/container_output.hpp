@@ -28,7 +28,7 @@
 #include <string>
 #include <string_view>
 
-#include "hostsweep/policy/output_lines.hpp"
+#include "policy/output_lines.hpp"
 #include "hostsweep/policy/timestamp.hpp"
 
 namespace hostsweep::os {

@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "hostsweep/os/process.hpp"
+#include "os/process.hpp"
 #include "hostsweep/policy/timestamp.hpp"
 
 namespace hostsweep::os {

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "hostsweep/error.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/policy/status.hpp"
-#include "hostsweep/policy/stuck_policy.hpp"
+#include "os/session_lock.hpp"
+#include "policy/status.hpp"
+#include "policy/stuck_policy.hpp"
 #include "hostsweep/store/layout.hpp"
 
 namespace hostsweep::store {

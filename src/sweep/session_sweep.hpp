@@ -11,14 +11,14 @@
 #include <optional>
 #include <vector>
 
-#include "hostsweep/os/holder_record.hpp"
-#include "hostsweep/os/session_lock.hpp"
-#include "hostsweep/policy/sweep_plan.hpp"
-#include "hostsweep/store/file_version.hpp"
-#include "hostsweep/store/inbound_store.hpp"
-#include "hostsweep/store/outbound_store.hpp"
+#include "os/holder_record.hpp"
+#include "os/session_lock.hpp"
+#include "policy/sweep_plan.hpp"
+#include "store/file_version.hpp"
+#include "store/inbound_store.hpp"
+#include "store/outbound_store.hpp"
 #include "hostsweep/store/layout.hpp"
-#include "hostsweep/sweep/pass_memo.hpp"
+#include "sweep/pass_memo.hpp"
 
 namespace hostsweep::sweep {
 

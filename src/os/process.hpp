@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 
-#include "hostsweep/os/unique_fd.hpp"
+#include "os/unique_fd.hpp"
 
 namespace hostsweep::os {
 

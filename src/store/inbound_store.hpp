@@ -18,39 +18,14 @@
 #include <string>
 #include <vector>
 
-#include "hostsweep/policy/recurrence.hpp"
-#include "hostsweep/policy/sweep_plan.hpp"
+#include "policy/recurrence.hpp"
+#include "policy/sweep_plan.hpp"
 #include "hostsweep/store/layout.hpp"
+#include "hostsweep/store/messages.hpp"
 
 namespace hostsweep::store {
 
-struct NewMessage {
-  std::optional<std::string> id;  // generated when absent
-  std::string kind = "chat";
-  std::string content;
-  std::optional<TimePoint> process_after;
-  std::optional<std::string> recurrence;  // validated by the caller
-  bool trigger = true;
-  std::optional<std::string> platform_id;
-  std::optional<std::string> channel_type;
-  std::optional<std::string> thread_id;
-};
-
-struct Enqueued {
-  std::string id;
-  std::int64_t seq = 0;
-};
-
-// Inserts a pending message: seq = the next even number above every seq (at least 2),
-// series_id = id, tries = 0, timestamp = now. A taken id is Error(already_exists).
-Enqueued enqueue(const SessionFiles& files, const NewMessage& message, TimePoint now);
-
-struct InboundSummary {
-  std::map<std::string, int> count_by_status;
-  std::vector<std::string> due_ids;        // pending, trigger = 1, process_after absent or <= now
-  std::optional<TimePoint> next_due;       // the earliest process_after in the future among those
-  std::vector<std::string> unreadable_ids;  // process_after unparseable: counted as due, never lost
-};
+// enqueue and summarize_inbound: store/messages.hpp (public).
 
 // What a summary is made of, as read (policy/sweep_plan.hpp).
 using policy::InboundState;
@@ -58,9 +33,6 @@ using policy::PendingTrigger;
 
 // Pure: the summary of `state` at `now`.
 InboundSummary summarize(const InboundState& state, TimePoint now);
-
-// Reads only (but see the schema upgrade above).
-InboundSummary summarize_inbound(const SessionFiles& files, TimePoint now);
 
 // The retry-relevant columns of the given messages; ids that do not exist are absent.
 std::map<std::string, policy::MessageState> read_message_states(const SessionFiles& files,

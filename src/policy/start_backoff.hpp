@@ -3,15 +3,10 @@
 // without doing any work, delays the session's next start exponentially, up to a cap; one
 // that did work, or stayed up long enough, resets the delay. Pure.
 
+#include "hostsweep/policy/settings.hpp"
 #include "hostsweep/policy/timestamp.hpp"
 
 namespace hostsweep::policy {
-
-struct StartBackoffPolicy {
-  Duration base = std::chrono::seconds{1};
-  Duration cap = std::chrono::minutes{5};
-  Duration reset_after = std::chrono::minutes{1};  // an uptime this long counts as a good run
-};
 
 struct ContainerRun {
   bool started = true;     // false: the start itself failed

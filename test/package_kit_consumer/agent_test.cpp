@@ -1,0 +1,63 @@
+// What an integrator writes with the installed test kit: real fake-agent containers scripted per
+// start, waits that fail the test when they run out, and a simulated clock on which half an hour
+// passes in milliseconds.
+#include <hostsweep/testing/harness.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace {
+
+using namespace std::chrono_literals;
+using hostsweep::supervisor::EventKind;
+using hostsweep::testing::Harness;
+
+TEST(Kit, ACrashedContainersMessageIsRetriedAndCompleted) {
+  Harness h(hostsweep::testing::fast_options(FAKE_AGENT));
+  h.create_session("s1", {"crash-after-claim", "normal"});
+  h.start();
+  auto id = h.enqueue("s1");
+  auto retried = h.wait_for(EventKind::message_retried, "s1");
+  EXPECT_EQ(retried.message_id, id);
+  auto done = h.wait_for_message("s1", id, "completed");
+  EXPECT_EQ(done.tries, 1);
+  EXPECT_EQ(h.count(EventKind::container_started, "s1"), 2) << h.story();
+  EXPECT_FALSE(h.stop()) << "the stop abandoned work";
+}
+
+TEST(Kit, AnIdleContainerIsStoppedAtTheThirtyMinuteCeilingOfASimulatedClock) {
+  Harness h(hostsweep::testing::fast_options(FAKE_AGENT));
+  h.options().policy.stuck = hostsweep::policy::StuckPolicy{};  // the defaults: a 30-minute ceiling
+  const auto start = hostsweep::policy::now_utc();
+  h.use_manual_clock(start);
+  h.create_session("s1");
+  h.start();
+  auto id = h.enqueue("s1");
+  h.supervisor().request_check("s1");
+  h.wait_for_message("s1", id, "completed");
+  h.advance(30min - 1s);
+  EXPECT_EQ(h.count(EventKind::container_stopped), 0) << h.story();
+  h.advance(1s);
+  auto stopped = h.wait_for(EventKind::container_stopped, "s1");
+  EXPECT_EQ(stopped.reason, "idle");
+  EXPECT_EQ(stopped.at, start + 30min);
+  h.wait_for(EventKind::container_exited, "s1");
+  EXPECT_FALSE(h.stop());
+}
+
+TEST(Kit, AWaitThatRunsOutFailsWithTheStorySoFar) {
+  Harness h(hostsweep::testing::fast_options(FAKE_AGENT));
+  h.create_session("s1");
+  h.start();
+  h.enqueue("s1");
+  h.wait_for(EventKind::message_completed, "s1");
+  try {
+    h.wait_for(EventKind::message_completed, "s1", 300ms);  // there was only one message
+    ADD_FAILURE() << "a second completion was reported";
+  } catch (const hostsweep::testing::Failure& failure) {
+    EXPECT_NE(std::string(failure.what()).find("message.completed s1"), std::string::npos) << failure.what();
+  }
+}
+
+}  // namespace
