@@ -6,12 +6,14 @@
 // as it would from a real disk: a hostsweep::Error naming the file ("disk I/O error", "database
 // or disk is full", "still locked by another process after 5000 ms", ...).
 //
-//   hostsweep::testing::StoreFaults faults;
-//   auto commit = faults.add(hostsweep::testing::StoreFault(StoreOp::commit, StoreError::io_error)
+//   using namespace hostsweep::testing;
+//   StoreFaults faults;
+//   auto commit = faults.add(StoreFault(StoreOp::commit, StoreError::io_error)
 //                                .where_file_contains("/s1/inbound.db")
-//                                .on_call(2)
+//                                .on_call(1)
 //                                .times(1));
-//   ...                       // the second commit of s1's inbound.db fails, then all is normal
+//   ...  // the next sync of s1's inbound.db (or its journal) fails, and with it that COMMIT;
+//        // then all is normal again
 //   EXPECT_EQ(commit.fired(), 1);
 //
 // Only the process's own store is affected, never another process (a container) on the same
@@ -43,7 +45,8 @@ enum class StoreOp {
   open,    // opening a database or journal file (xOpen)
   read,    // a read of a file (xRead)
   write,   // a write to a file (xWrite): a transaction's pages, at its commit
-  commit,  // a sync of a file (xSync), which a COMMIT waits on: journal first, then database
+  commit,  // a sync of a file (xSync), which a COMMIT waits on: the journal's (one or two),
+           // then the database's; a failure at any of them fails the COMMIT
   lock,    // taking or raising a file lock (xLock): each read and each write transaction
 };
 
