@@ -6,12 +6,16 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <utility>
 
 #include <fmt/format.h>
+
+#include "fault_hook.hpp"
 
 namespace hostsweep::store::detail {
 namespace {
@@ -87,15 +91,151 @@ void install_open_regular_file(sqlite3_vfs* base) {
 
 sqlite3_vfs* base_of(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAppData); }
 
+// --- Fault injection (fault_hook.hpp) ----------------------------------------------------------
+//
+// While a hook is installed, each file this VFS opens is a FaultFile: SQLite's sqlite3_file
+// header with methods of its own, then the base VFS's file, which every method forwards to.
+// The base file starts kBaseFileOffset bytes in, so that the shim's szOsFile holds both; with
+// no hook the base file is opened at offset 0 and those bytes go unused (no wrapper at all).
+
+std::atomic<FaultHook> g_fault_hook{nullptr};
+
+struct FaultFile {
+  sqlite3_file header;  // first: SQLite sees this
+  sqlite3_io_methods methods;  // the base's, with the forwarding functions below in place
+  sqlite3_file* base;
+  const char* path;  // SQLite keeps the name valid until xClose
+};
+
+constexpr std::size_t kBaseFileOffset = (sizeof(FaultFile) + alignof(std::max_align_t) - 1) /
+                                        alignof(std::max_align_t) * alignof(std::max_align_t);
+
+FaultFile* wrapper_of(sqlite3_file* file) { return reinterpret_cast<FaultFile*>(file); }
+sqlite3_file* base_file(sqlite3_file* file) { return wrapper_of(file)->base; }
+const sqlite3_io_methods* base_methods(sqlite3_file* file) { return wrapper_of(file)->base->pMethods; }
+
+// The injected result for `op` on this file, or SQLITE_OK. The hook is looked up at each
+// operation: one removed since the open leaves the file only forwarding.
+int injected(sqlite3_file* file, FileOp op) {
+  FaultHook hook = g_fault_hook.load(std::memory_order_relaxed);
+  return hook ? hook(op, wrapper_of(file)->path) : SQLITE_OK;
+}
+
+int fault_close(sqlite3_file* file) { return base_methods(file)->xClose(base_file(file)); }
+int fault_read(sqlite3_file* file, void* out, int n, sqlite3_int64 offset) {
+  if (int rc = injected(file, FileOp::read); rc != SQLITE_OK) return rc;
+  return base_methods(file)->xRead(base_file(file), out, n, offset);
+}
+int fault_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 offset) {
+  if (int rc = injected(file, FileOp::write); rc != SQLITE_OK) return rc;
+  return base_methods(file)->xWrite(base_file(file), data, n, offset);
+}
+int fault_truncate(sqlite3_file* file, sqlite3_int64 size) { return base_methods(file)->xTruncate(base_file(file), size); }
+int fault_sync(sqlite3_file* file, int flags) {
+  if (int rc = injected(file, FileOp::sync); rc != SQLITE_OK) return rc;
+  return base_methods(file)->xSync(base_file(file), flags);
+}
+int fault_file_size(sqlite3_file* file, sqlite3_int64* out) { return base_methods(file)->xFileSize(base_file(file), out); }
+int fault_lock(sqlite3_file* file, int level) {
+  if (int rc = injected(file, FileOp::lock); rc != SQLITE_OK) return rc;
+  return base_methods(file)->xLock(base_file(file), level);
+}
+int fault_unlock(sqlite3_file* file, int level) { return base_methods(file)->xUnlock(base_file(file), level); }
+int fault_check_reserved_lock(sqlite3_file* file, int* out) {
+  return base_methods(file)->xCheckReservedLock(base_file(file), out);
+}
+int fault_file_control(sqlite3_file* file, int op, void* arg) {
+  return base_methods(file)->xFileControl(base_file(file), op, arg);
+}
+int fault_sector_size(sqlite3_file* file) { return base_methods(file)->xSectorSize(base_file(file)); }
+int fault_device_characteristics(sqlite3_file* file) {
+  return base_methods(file)->xDeviceCharacteristics(base_file(file));
+}
+int fault_shm_map(sqlite3_file* file, int region, int size, int extend, void volatile** out) {
+  return base_methods(file)->xShmMap(base_file(file), region, size, extend, out);
+}
+int fault_shm_lock(sqlite3_file* file, int offset, int n, int flags) {
+  return base_methods(file)->xShmLock(base_file(file), offset, n, flags);
+}
+void fault_shm_barrier(sqlite3_file* file) { base_methods(file)->xShmBarrier(base_file(file)); }
+int fault_shm_unmap(sqlite3_file* file, int delete_flag) { return base_methods(file)->xShmUnmap(base_file(file), delete_flag); }
+int fault_fetch(sqlite3_file* file, sqlite3_int64 offset, int n, void** out) {
+  return base_methods(file)->xFetch(base_file(file), offset, n, out);
+}
+int fault_unfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
+  return base_methods(file)->xUnfetch(base_file(file), offset, page);
+}
+
+// The base's methods, each present one replaced by its forwarder: the same iVersion, and the
+// same methods missing (SQLite tests shm and fetch methods for null).
+sqlite3_io_methods forwarding(const sqlite3_io_methods& base) {
+  sqlite3_io_methods m = base;
+  auto take = [](auto& slot, auto forwarder) {
+    if (slot) slot = forwarder;
+  };
+  take(m.xClose, &fault_close);
+  take(m.xRead, &fault_read);
+  take(m.xWrite, &fault_write);
+  take(m.xTruncate, &fault_truncate);
+  take(m.xSync, &fault_sync);
+  take(m.xFileSize, &fault_file_size);
+  take(m.xLock, &fault_lock);
+  take(m.xUnlock, &fault_unlock);
+  take(m.xCheckReservedLock, &fault_check_reserved_lock);
+  take(m.xFileControl, &fault_file_control);
+  take(m.xSectorSize, &fault_sector_size);
+  take(m.xDeviceCharacteristics, &fault_device_characteristics);
+  if (m.iVersion >= 2) {
+    take(m.xShmMap, &fault_shm_map);
+    take(m.xShmLock, &fault_shm_lock);
+    take(m.xShmBarrier, &fault_shm_barrier);
+    take(m.xShmUnmap, &fault_shm_unmap);
+  }
+  if (m.iVersion >= 3) {
+    take(m.xFetch, &fault_fetch);
+    take(m.xUnfetch, &fault_unfetch);
+  }
+  return m;
+}
+
+int open_base(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
+  t_opening_session_file = true;
+  int rc = base_of(vfs)->xOpen(base_of(vfs), name, file, flags, out_flags);
+  t_opening_session_file = false;
+  return rc;
+}
+
+int open_wrapped(FaultHook hook, sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
+                 int* out_flags) {
+  // SQLite calls no method of a file whose pMethods is null, xClose included.
+  file->pMethods = nullptr;
+  if (int rc = hook(FileOp::open, name ? name : ""); rc != SQLITE_OK) return rc;
+  auto* base = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kBaseFileOffset);
+  base->pMethods = nullptr;
+  int rc = open_base(vfs, name, base, flags, out_flags);
+  if (rc != SQLITE_OK) {
+    // A base that set its methods wants its xClose even after a failed open (SQLite's rule),
+    // which SQLite no longer calls for it: the wrapper's are null.
+    if (base->pMethods) base->pMethods->xClose(base);
+    return rc;
+  }
+  auto* wrapper = wrapper_of(file);
+  wrapper->methods = forwarding(*base->pMethods);
+  wrapper->base = base;
+  wrapper->path = name ? name : "";
+  wrapper->header.pMethods = &wrapper->methods;
+  return SQLITE_OK;
+}
+
 int vfs_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
   if (flags & SQLITE_OPEN_SUPER_JOURNAL) {
     t_refused_super_journal = true;
     return SQLITE_CANTOPEN;
   }
-  t_opening_session_file = true;
-  int rc = base_of(vfs)->xOpen(base_of(vfs), name, file, flags, out_flags);
-  t_opening_session_file = false;
-  return rc;
+  if (FaultHook hook = g_fault_hook.load(std::memory_order_relaxed)) {
+    return open_wrapped(hook, vfs, name, file, flags, out_flags);
+  }
+  return open_base(vfs, name, file, flags, out_flags);
 }
 int vfs_delete(sqlite3_vfs* vfs, const char* name, int sync_dir) { return base_of(vfs)->xDelete(base_of(vfs), name, sync_dir); }
 int vfs_access(sqlite3_vfs* vfs, const char* name, int flags, int* out) {
@@ -154,7 +294,8 @@ const char* session_vfs() {
     sqlite3_vfs* base = sqlite3_vfs_find(nullptr);
     if (base == nullptr) throw Error(Errc::io_error, "SQLite has no default VFS");
     shim.iVersion = base->iVersion < 3 ? base->iVersion : 3;
-    shim.szOsFile = base->szOsFile;
+    // Room for a FaultFile before the base's file, should faults be injected (vfs_open).
+    shim.szOsFile = static_cast<int>(kBaseFileOffset) + base->szOsFile;
     shim.mxPathname = base->mxPathname;
     shim.zName = "hostsweep-session";
     shim.pAppData = base;
@@ -233,6 +374,8 @@ bool names_super_journal(const std::string& journal) {
 constexpr std::array<const char*, 3> kCompanions{"-journal", "-wal", "-shm"};
 
 }  // namespace
+
+void set_fault_hook(FaultHook hook) noexcept { g_fault_hook.store(hook, std::memory_order_relaxed); }
 
 Error over_cap(const fs::path& database, std::int64_t bytes, std::int64_t max_bytes) {
   return Error(Errc::corrupt_file, fmt::format("{} is {}, over the {} cap: not read", database.string(),

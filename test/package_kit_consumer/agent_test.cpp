@@ -2,6 +2,7 @@
 // start, waits that fail the test when they run out, and a simulated clock on which half an hour
 // passes in milliseconds.
 #include <hostsweep/testing/harness.hpp>
+#include <hostsweep/testing/store_faults.hpp>
 
 #include <gtest/gtest.h>
 
@@ -43,6 +44,28 @@ TEST(Kit, AnIdleContainerIsStoppedAtTheThirtyMinuteCeilingOfASimulatedClock) {
   EXPECT_EQ(stopped.reason, "idle");
   EXPECT_EQ(stopped.at, start + 30min);
   h.wait_for(EventKind::container_exited, "s1");
+  EXPECT_FALSE(h.stop());
+}
+
+// The store's error path, driven by the fault injector: s1's inbox cannot be read twice; the
+// supervisor says so, checks it again, and the message is completed all the same.
+TEST(Kit, AStoreFaultIsReportedAndTheSessionRecovers) {
+  using hostsweep::testing::StoreError;
+  using hostsweep::testing::StoreFault;
+  using hostsweep::testing::StoreOp;
+  Harness h(hostsweep::testing::fast_options(FAKE_AGENT));
+  h.create_session("s1");
+  auto id = h.enqueue("s1");
+  {
+    hostsweep::testing::StoreFaults faults;
+    auto read = faults.add(StoreFault(StoreOp::read, StoreError::io_error).where_file_ends_with("/s1/inbound.db").times(2));
+    h.start();
+    auto error = h.wait_for(EventKind::session_error, "s1");
+    EXPECT_NE(error.reason.find("disk I/O error"), std::string::npos) << error.reason;
+    h.wait_until([&] { return read.fired() == 2; }, "both faults fired");
+    h.wait_for(EventKind::message_completed, "s1");  // while the faults are in place: no file read here
+  }
+  EXPECT_EQ(h.wait_for_message("s1", id, "completed").tries, 0);
   EXPECT_FALSE(h.stop());
 }
 
