@@ -71,12 +71,14 @@ class Transition {
 
   void on(const event::CheckDone& r) {
     s_.check_in_flight = false;
-    if (!r.error && r.problem && r.problem_may_pass && *r.problem != s_.unconfirmed_problem) {
+    if (!r.error && r.problem && r.problem_may_pass) {
       // A hot journal beside a running container: nearly always the container died mid-commit,
-      // and the cleanup after its exit, a moment later, rolls the journal back. Said only if
-      // the next check finds it too (a container that lives on with it), so that every such
-      // crash does not page an operator.
-      s_.unconfirmed_problem = *r.problem;
+      // and the cleanup after its exit, a moment later, rolls the journal back. Said only when
+      // a reading kProblemConfirmation after the first still finds it with the container
+      // running (one that lives on with it), so that no such crash pages an operator: several
+      // checks may meet the journal in the instant between the writer's death and the
+      // container's, and one that returns after the exit was seen is the cleanup's business.
+      confirm_problem(*r.problem, r.at);
     } else {
       s_.unconfirmed_problem.clear();
       report_error(r.error ? *r.error : r.problem.value_or(""));
@@ -334,6 +336,22 @@ class Transition {
       emit(Notice::locked_elsewhere, "", holder);
     }
     if (!stopping_) arm(Timer::retry, policy_.held_elsewhere_retry);
+  }
+
+  void confirm_problem(const std::string& problem, SteadyTime read_at) {
+    if (s_.stage != Stage::running) return;  // the container has ended or is being stopped
+    if (problem != s_.unconfirmed_problem) {
+      s_.unconfirmed_problem = problem;
+      s_.unconfirmed_since = read_at;
+      arm(Timer::retry, kProblemConfirmation);  // look again then, whatever the files do
+      return;
+    }
+    auto seen_for = read_at - s_.unconfirmed_since;
+    if (seen_for >= kProblemConfirmation) {
+      report_error(problem);
+    } else {
+      arm(Timer::retry, std::chrono::duration_cast<Duration>(kProblemConfirmation - seen_for));
+    }
   }
 
   void report_error(const std::string& error) {

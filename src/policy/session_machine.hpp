@@ -30,6 +30,10 @@ namespace hostsweep::policy {
 // triggers then (a time in year 9999 would otherwise overflow the timer and fire at once).
 inline constexpr Duration kMaxTimerWait = std::chrono::hours{24};
 
+// How long a problem that the container's end undoes (a hot journal beside it) must last, with
+// the container running, before it is said.
+inline constexpr Duration kProblemConfirmation = std::chrono::seconds{1};
+
 enum class Stage {
   idle,            // no container; a check may be in flight
   running,         // a container of ours lives
@@ -79,7 +83,8 @@ struct SessionState {
   bool start_failing = false; // session.start_failing was said; session.recovered is owed
   std::string last_failure;   // how the last bad run ended, for the alert
   std::string last_error;     // the error last reported: each distinct one is said once
-  std::string unconfirmed_problem;  // seen once, said if the next check sees it too
+  std::string unconfirmed_problem;  // a problem that may pass (a hot journal), not said yet...
+  SteadyTime unconfirmed_since{};   // ...first read then; said if still there kProblemConfirmation on
   std::optional<std::string> reported_holder;  // the foreign holder last reported
   std::optional<TimePoint> backoff_until;
   std::optional<TimePoint> next_due;

@@ -193,10 +193,12 @@ TEST(SessionMachine, AFailedCheckIsRetriedWithBackoffAndReportedOnce) {
 }
 
 // A container killed mid-commit leaves a hot journal that its cleanup rolls back a moment
-// later: a check that meets it while the container still seems to run says nothing; one that
-// meets it twice in a row (a container that lives on with it) says it once; a problem that is
-// not of that kind is said at once.
-TEST(SessionMachine, AHotJournalBesideARunningContainerIsSaidOnlyWhenSeenTwice) {
+// later: a check that meets it while the container still seems to run says nothing, nor do the
+// checks that meet it again within kProblemConfirmation (the instant between the writer's death
+// and the container's), nor one that returns after the exit; a reading kProblemConfirmation
+// later with the container still running (it lives on with the journal) says it once; a
+// problem that is not of that kind is said at once.
+TEST(SessionMachine, AHotJournalBesideARunningContainerIsSaidOnlyWhenItLasts) {
   Row r;
   r.start_container();
   auto hot = r.looked({});
@@ -205,11 +207,35 @@ TEST(SessionMachine, AHotJournalBesideARunningContainerIsSaidOnlyWhenSeenTwice) 
   hot.outbound_read = false;
   r.feed(event::Triggered{});
   EXPECT_FALSE(said(r.feed(hot), Notice::session_error));
+  EXPECT_EQ(armed(r.last(), Timer::retry), kProblemConfirmation) << "a look again, whatever the files do";
   EXPECT_EQ(r.state().last_error, "");
+  r.advance(kProblemConfirmation / 2);
   r.feed(event::Triggered{});
+  hot.at = r.now().steady;
+  EXPECT_FALSE(said(r.feed(hot), Notice::session_error)) << "seen again at once: the container may be dying";
+  r.advance(kProblemConfirmation / 2);
+  r.feed(event::Triggered{});
+  hot.at = r.now().steady;
   EXPECT_TRUE(said(r.feed(hot), Notice::session_error));
+  r.advance(kProblemConfirmation);
   r.feed(event::Triggered{});
+  hot.at = r.now().steady;
   EXPECT_FALSE(said(r.feed(hot), Notice::session_error));  // the same problem: said once
+
+  Row late;
+  late.start_container();
+  auto first = late.looked({});
+  first.problem = hot.problem;
+  first.problem_may_pass = true;
+  late.feed(event::Triggered{});
+  EXPECT_FALSE(said(late.feed(first), Notice::session_error));
+  late.feed(event::Triggered{});
+  late.advance(kProblemConfirmation * 2);
+  late.feed(event::Exited{"signal 9", false});
+  auto after_exit = late.looked({});
+  after_exit.problem = hot.problem;
+  after_exit.problem_may_pass = true;
+  EXPECT_FALSE(said(late.feed(after_exit), Notice::session_error)) << "the cleanup's business now";
 
   Row passing;
   passing.start_container();
