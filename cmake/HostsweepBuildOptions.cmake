@@ -20,7 +20,9 @@ if(HOSTSWEEP_TSAN)
   if(HOSTSWEEP_SANITIZE OR HOSTSWEEP_FUZZ)
     message(FATAL_ERROR "HOSTSWEEP_TSAN cannot be combined with AddressSanitizer (HOSTSWEEP_SANITIZE, HOSTSWEEP_FUZZ)")
   endif()
-  target_compile_options(hostsweep_build_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  # -Wno-tsan: GCC warns that TSan does not model the atomic_thread_fence in Asio's recycling
+  # allocator (a race ordered only by that fence would be reported, falsely); none is, so far.
+  target_compile_options(hostsweep_build_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan)
   target_link_options(hostsweep_build_options INTERFACE -fsanitize=thread)
 endif()
 # The fuzz build: every target instrumented for libFuzzer's coverage feedback; only the

@@ -43,15 +43,15 @@ void fields(const supervisor::Event& e, Put&& put) {
     if (e.exit->signal) put("signal", std::to_string(e.exit->signal));
     else put("exit_code", std::to_string(e.exit->exit_code));
   }
-  if (!e.reason.empty()) put(e.kind == EventKind::container_output ? "stream" : "reason", e.reason);
-  if (e.tries) {
-    const char* key = e.kind == EventKind::sweep_completed ? "sessions"
-                      : e.kind == EventKind::session_backoff || e.kind == EventKind::session_start_failing ? "failures"
-                                                            : "tries";
-    put(key, std::to_string(e.tries));
-  }
-  if (e.delay.count()) put(e.kind == EventKind::container_killed ? "late_by" : "delay", policy::format_duration(e.delay));
-  if (!e.detail.empty()) put(e.kind == EventKind::container_output ? "line" : "detail", e.detail);
+  if (!e.stream.empty()) put("stream", e.stream);
+  if (!e.reason.empty()) put("reason", e.reason);
+  if (e.tries) put("tries", std::to_string(e.tries));
+  if (e.failures) put("failures", std::to_string(e.failures));
+  if (e.sessions) put("sessions", std::to_string(e.sessions));
+  if (e.delay.count()) put("delay", policy::format_duration(e.delay));
+  if (e.late_by.count()) put("late_by", policy::format_duration(e.late_by));
+  if (!e.line.empty()) put("line", e.line);
+  if (!e.detail.empty()) put("detail", e.detail);
   if (e.duration.count()) put("duration", policy::format_duration(e.duration));
   if (!e.stderr_tail.empty()) put("stderr_tail", e.stderr_tail);
 }
@@ -87,6 +87,7 @@ void EventLog::operator()(const supervisor::Event& e) const {
       else json.field(key, value);
     });
     if (e.delay.count()) json.field("delay_ms", static_cast<std::int64_t>(e.delay.count()));
+    if (e.late_by.count()) json.field("late_by_ms", static_cast<std::int64_t>(e.late_by.count()));
     json.end_object();
     logger_->log(level, "{}", json.str());
   } else {

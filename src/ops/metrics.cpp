@@ -69,7 +69,7 @@ void Metrics::observe(const supervisor::Event& e) {
       ++(it == kills_.end() ? kills_["other"] : it->second);
       // A liveness kill carries how far past its deadline it came (late_by).
       if (e.reason == "ceiling" || e.reason == "claim-stuck") {
-        deadline_to_kill_.observe(std::chrono::duration<double>(e.delay).count());
+        deadline_to_kill_.observe(std::chrono::duration<double>(e.late_by).count());
       }
       break;
     }

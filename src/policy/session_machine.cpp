@@ -265,7 +265,7 @@ class Transition {
     if (s_.stage != Stage::running) return;
     s_.stage = Stage::stopping;
     cancel(Timer::liveness);
-    out_.push_back(action::Emit{.notice = notice, .reason = std::move(reason), .detail = std::move(detail), .delay = late});
+    out_.push_back(action::Emit{.notice = notice, .reason = std::move(reason), .detail = std::move(detail), .late_by = late});
     out_.push_back(action::Signal{.kill = false});
     arm(Timer::kill_grace, policy_.kill_grace);
   }
@@ -303,7 +303,7 @@ class Transition {
           .reason = s_.last_failure,
           .detail = fmt::format("{} consecutive containers {}; the last: {}", next.failures,
                                 run.started ? "ended without doing any work" : "could not start", s_.last_failure),
-          .tries = next.failures});
+          .failures = next.failures});
     }
     if (next.delay <= Duration::zero()) {
       s_.backoff_until.reset();
@@ -314,7 +314,7 @@ class Transition {
     out_.push_back(action::Emit{
         .notice = Notice::session_backoff,
         .reason = run.started ? "the container ended without doing any work" : "the container could not start",
-        .tries = next.failures,
+        .failures = next.failures,
         .delay = next.delay});
     if (!stopping_) arm(Timer::backoff, next.delay);
     return true;

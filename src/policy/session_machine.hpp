@@ -187,8 +187,9 @@ struct Emit {
   Notice notice;
   std::string reason;
   std::string detail;
-  int tries = 0;
-  Duration delay{0};
+  int failures = 0;      // bad runs in a row (session_backoff, start_failing)
+  Duration delay{0};     // until the next start (session_backoff)
+  Duration late_by{0};   // past the deadline (container_killed)
 };
 struct Forget {};              // drop the session
 

@@ -38,8 +38,8 @@ std::unique_ptr<runtime::ContainerOutput> Supervisor::Impl::open_output(Session&
         self->emit({.kind = EventKind::container_output,
                     .session_id = id,
                     .pid = found && found->child ? found->child->pid() : 0,
-                    .reason = policy::to_string(stream),
-                    .detail = std::move(line)});
+                    .stream = policy::to_string(stream),
+                    .line = std::move(line)});
       });
       break;
     }

@@ -227,7 +227,7 @@ void Supervisor::Impl::maybe_complete_sweep() {
   if (!sweep_.handed_out || sweep_.outstanding > 0 || sweep_.said) return;
   sweep_.said = true;
   const auto took = std::chrono::duration_cast<Duration>(clock_->steady_now() - sweep_.started);
-  emit({.kind = EventKind::sweep_completed, .tries = sweep_.checked, .duration = took});
+  emit({.kind = EventKind::sweep_completed, .sessions = sweep_.checked, .duration = took});
 }
 
 void Supervisor::Impl::arm_sweep_timer() {

@@ -150,8 +150,9 @@ void Supervisor::Impl::emit_notice(const Session& s, const policy::action::Emit&
         .session_id = s.id,
         .pid = pid,
         .reason = n.reason,
-        .tries = n.tries,
+        .failures = n.failures,
         .delay = n.delay,
+        .late_by = n.late_by,
         .detail = n.detail,
         .stderr_tail = kind == EventKind::session_start_failing ? s.stderr_tail : std::string()});
 }

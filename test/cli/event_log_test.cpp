@@ -124,7 +124,7 @@ TEST_F(EventLogTest, OrdinaryEventsKeepTheirLook) {
   text(Event{.kind = EventKind::message_retried, .at = kAt, .session_id = "s1", .message_id = "m1", .tries = 2,
              .delay = 5s});
   text(Event{.kind = EventKind::container_killed, .at = kAt, .session_id = "s1", .pid = 42, .reason = "ceiling",
-             .delay = 2s});
+             .late_by = 2s});
   text(Event{.kind = EventKind::container_start_failed, .at = kAt, .session_id = "s1", .reason = "no such file"});
   text.note("daemon.started", "data dir /var/lib/hostsweep, runtime process, sweep every 1m");
   auto got = lines();
@@ -211,9 +211,9 @@ TEST_F(EventLogTest, StderrTailsAndOutputLinesAreEscapedValues) {
     auto l = log(format);
     l(Event{.kind = EventKind::container_exited, .at = kAt, .session_id = "s1", .pid = 7,
             .exit = runtime::ExitStatus{.exit_code = 3}, .stderr_tail = tail});
-    l(Event{.kind = EventKind::session_start_failing, .at = kAt, .session_id = "s1", .tries = 3,
+    l(Event{.kind = EventKind::session_start_failing, .at = kAt, .session_id = "s1", .failures = 3,
             .stderr_tail = hostile});
-    l(Event{.kind = EventKind::container_output, .at = kAt, .session_id = "s1", .reason = "stderr", .detail = hostile});
+    l(Event{.kind = EventKind::container_output, .at = kAt, .session_id = "s1", .stream = "stderr", .line = hostile});
     auto got = lines();
     ASSERT_EQ(got.size(), 3u) << format << ": " << out.str();
     for (const auto& line : got) EXPECT_TRUE(is_inert(line)) << line;

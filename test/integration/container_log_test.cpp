@@ -164,8 +164,10 @@ TEST(ContainerLog, JournalModeMakesEachLineAnEventOfItsSession) {
   bool saw_stderr = false;
   for (const auto& e : h.of(EventKind::container_output)) {
     EXPECT_EQ(e.session_id, "s1");
-    if (e.reason == "stdout" && e.detail.rfind("print 0000", 0) == 0) ++printed;
-    if (e.reason == "stderr" && e.detail.find("fake-agent[") != std::string::npos) saw_stderr = true;
+    EXPECT_EQ(e.reason, "");
+    EXPECT_EQ(e.detail, "");
+    if (e.stream == "stdout" && e.line.rfind("print 0000", 0) == 0) ++printed;
+    if (e.stream == "stderr" && e.line.find("fake-agent[") != std::string::npos) saw_stderr = true;
   }
   EXPECT_EQ(printed, 10) << h.story();
   EXPECT_TRUE(saw_stderr) << h.story();

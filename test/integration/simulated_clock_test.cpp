@@ -69,7 +69,7 @@ TEST_F(SimulatedClock, AHungContainerIsKilledAtItsDeadlineExactly) {
   auto killed = h.of(EventKind::container_killed).front();
   EXPECT_EQ(killed.reason, "claim-stuck");
   EXPECT_EQ(killed.at, start + 3min + 1s);
-  EXPECT_EQ(killed.delay, 1s);  // how far past its deadline: the second this test moved past it
+  EXPECT_EQ(killed.late_by, 1s);  // how far past its deadline: the second this test moved past it
   // SIGTERM ends it; its message is retried, and a container is started for it once it is due
   // again. (It cannot complete it: the container's clock is the real one, minutes behind.)
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::message_retried, "s1") == 1; })) << h.story();

@@ -214,7 +214,7 @@ TEST(Supervisor, FailureMode8_ACrashLoopBacksOff) {
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_backoff, "s1") >= 4; })) << h.story();
   auto backoffs = h.of(EventKind::session_backoff);
   for (std::size_t i = 1; i < 4; ++i) {
-    EXPECT_EQ(backoffs[i].tries, backoffs[i - 1].tries + 1);
+    EXPECT_EQ(backoffs[i].failures, backoffs[i - 1].failures + 1);
     EXPECT_GE(backoffs[i].delay, backoffs[i - 1].delay);
   }
   EXPECT_EQ(backoffs[3].delay, 400ms);  // capped
@@ -296,7 +296,7 @@ TEST(Supervisor, ASweepIsCompletedWhenItsLastCheckHasReturned) {
   }
   EXPECT_EQ(started_before, 3) << "said before its checks returned\n" << h.story();
   const auto completed = h.of(EventKind::sweep_completed).front();
-  EXPECT_EQ(completed.tries, 3);
+  EXPECT_EQ(completed.sessions, 3);
   EXPECT_GT(completed.duration, Duration::zero());
   EXPECT_GE(h.supervisor().counters().checks, 3u);
 }
@@ -340,7 +340,7 @@ TEST(Supervisor, TheRegistryLoadAndTheSweepAreSliced) {
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::sweep_completed) == 1; }, 60s)) << h.story();
   EXPECT_EQ(h.supervisor().sessions().size(), kSessions);
   EXPECT_EQ(static_cast<std::size_t>(h.count(EventKind::session_added)), kSessions);
-  EXPECT_EQ(static_cast<std::size_t>(h.of(EventKind::sweep_completed).front().tries), kSessions);
+  EXPECT_EQ(static_cast<std::size_t>(h.of(EventKind::sweep_completed).front().sessions), kSessions);
   // Sessions added by each sampled turn: some turn came between two slices.
   std::vector<std::size_t> added_by(h.events().size() + 1, 0);
   for (std::size_t i = 0; i < h.events().size(); ++i) {
@@ -355,7 +355,7 @@ TEST(Supervisor, TheRegistryLoadAndTheSweepAreSliced) {
   h.supervisor().sweep_now();
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::sweep_completed) == 2; }, 60s)) << h.story();
   samples->on = false;
-  EXPECT_EQ(static_cast<std::size_t>(h.of(EventKind::sweep_completed).back().tries), kSessions);
+  EXPECT_EQ(static_cast<std::size_t>(h.of(EventKind::sweep_completed).back().sessions), kSessions);
   EXPECT_LE(most_pending, 20u) << "the window is 16 checks, and a continuation or two";
   EXPECT_GT(most_pending, 0u);
 }
@@ -584,7 +584,7 @@ TEST(Supervisor, AStartFailureAlertIsSaidOnceAndItsRecoveryToo) {
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_recovered, "s1") == 1; })) << h.story();
   ASSERT_EQ(h.count(EventKind::session_start_failing, "s1"), 1) << h.story();
   auto alert = h.of(EventKind::session_start_failing).front();
-  EXPECT_EQ(alert.tries, 3);
+  EXPECT_EQ(alert.failures, 3);
   EXPECT_EQ(alert.reason, "exit code 3");
   // In order: three failures, the alert, a fourth, then the start that worked, then recovery.
   std::vector<EventKind> order;

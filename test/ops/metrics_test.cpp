@@ -56,7 +56,7 @@ TEST(OpsMetrics, EventsMoveTheCounters) {
   exited.exit = runtime::ExitStatus{.signal = 9};
   m.observe(exited);
   Event killed = event(EventKind::container_killed, "claim-stuck");
-  killed.delay = Duration(40);
+  killed.late_by = Duration(40);
   m.observe(killed);
   m.observe(event(EventKind::container_killed, "shutdown"));
   m.observe(event(EventKind::container_killed, "something new"));
@@ -119,7 +119,7 @@ TEST(OpsMetrics, PromtoolAcceptsTheRendering) {
   if (!testing::have_program("promtool")) GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
   Metrics m;
   Event killed = event(EventKind::container_killed, "ceiling");
-  killed.delay = Duration(1500);
+  killed.late_by = Duration(1500);
   m.observe(killed);
   testing::TempDir tmp;
   testing::write_file(tmp.path() / "m.txt", m.render(three_sessions()));

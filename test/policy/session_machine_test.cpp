@@ -356,7 +356,7 @@ TEST(SessionMachine, ASilentContainerIsKilledAtTheCeilingWithHowLate) {
   auto killed = said(actions, Notice::container_killed);
   ASSERT_TRUE(killed);
   EXPECT_EQ(killed->reason, "ceiling");
-  EXPECT_EQ(killed->delay, 5s);
+  EXPECT_EQ(killed->late_by, 5s);
   EXPECT_TRUE(has<action::Signal>(actions));
   EXPECT_FALSE(all_of<action::Signal>(actions).front().kill);
   EXPECT_EQ(armed(actions, Timer::kill_grace), 10s);
@@ -543,7 +543,7 @@ TEST(SessionMachine, BadRunsBackOffThenAlertOnceThenRecover) {
     EXPECT_EQ(r.state().stage, Stage::backing_off);
     auto backoff = said(actions, Notice::session_backoff);
     ASSERT_TRUE(backoff);
-    EXPECT_EQ(backoff->tries, run);
+    EXPECT_EQ(backoff->failures, run);
     EXPECT_EQ(armed(actions, Timer::backoff), Duration{1s * (1 << (run - 1))});
     auto alert = said(actions, Notice::start_failing);
     EXPECT_EQ(alert.has_value(), run == 3) << "run " << run;  // once, at the threshold

@@ -15,15 +15,15 @@ enum class EventKind {
   container_started,       // pid
   container_start_failed,  // reason
   container_exited,        // pid, exit, stderr_tail
-  container_killed,        // pid, reason: ceiling | claim-stuck | shutdown | orphan; delay: past the deadline by
+  container_killed,        // pid, reason: ceiling | claim-stuck | shutdown | orphan; late_by: past the deadline by
   container_stopped,       // pid, reason: idle (no claim, nothing due, silent past idle-timeout)
   message_completed,       // message_id
   message_failed,          // message_id, reason (container-reported, or max tries)
   message_retried,         // message_id, tries, delay
   recurrence_scheduled,    // message_id (the finished row), detail: when the series runs next
   recurrence_invalid,      // message_id, reason: the series ends
-  session_backoff,         // failures (in tries), delay
-  session_start_failing,   // tries: bad runs in a row; reason: how the last one ended (error level);
+  session_backoff,         // failures, delay, reason
+  session_start_failing,   // failures: bad runs in a row; reason: how the last one ended (error level);
                            // stderr_tail: the last container's
   session_recovered,       // a container started and worked again after session.start_failing
   session_added,
@@ -34,25 +34,32 @@ enum class EventKind {
   watch_overflow,          // the kernel dropped events; everything is re-checked
   containment_reduced,     // reason: no cgroup for containers (escaped processes outlive them)
   orphans_stopped,         // detail: docker/podman containers of a dead supervisor were looked for and stopped
-  sweep_completed,         // tries = number of sessions; duration: until its last check returned
-  container_output,        // container-log = journal: pid; reason: "stdout" or "stderr"; detail: one line, escaped
+  sweep_completed,         // sessions; duration: until its last check returned
+  container_output,        // container-log = journal: pid, stream, line
   session_unknown,         // request_check(session_id) named no session, even after a registry reload; reason: why
 };
 
 // "container.started", "message.retried", ...
 const char* event_name(EventKind kind) noexcept;
 
+// One struct for every kind; each field means one thing, and a kind leaves the fields it does
+// not list above empty (docs/EMBEDDING.md, Events, has the table).
 struct Event {
   EventKind kind;
   TimePoint at;
   std::string session_id;
   std::string message_id;
-  int pid = 0;
-  std::optional<runtime::ExitStatus> exit;
-  std::string reason;
-  int tries = 0;
-  Duration delay{0};
-  std::string detail;  // a sentence for people: why, with the numbers
+  int pid = 0;                              // the container's process (its runtime's, for docker)
+  std::optional<runtime::ExitStatus> exit;  // container.exited: how it ended
+  std::string reason;                       // a short, stable word or phrase: why
+  int tries = 0;      // message.retried: the message's failed attempts, this one included
+  int failures = 0;   // session.backoff, session.start_failing: bad runs of the session in a row
+  int sessions = 0;   // sweep.completed: the sessions it checked
+  Duration delay{0};  // message.retried, session.backoff: the wait before the next attempt or start
+  Duration late_by{0};  // container.killed: how far past its deadline the kill came
+  std::string stream;   // container.output: "stdout" or "stderr"
+  std::string line;     // container.output: the line, escaped as in its log file
+  std::string detail;   // a sentence for people: why, with the numbers
   // sweep.completed: from the sweep's start until the last of its checks returned.
   Duration duration{0};
   // container.exited and session.start_failing: the container's last stderr lines (at most 20
