@@ -53,6 +53,18 @@ def read_session(session_dir: str):
     return rows, acks, replies
 
 
+def is_hot_journal(path: str) -> bool:
+    """A journal SQLite would roll back: there, not empty, its header's first byte not zero.
+    A writer SIGKILLed while it syncs its journal can leave one whose header it had just zeroed
+    (before writing the real one): inert, ignored and overwritten by the next writer, and no
+    transaction of it ever reached the database."""
+    if os.path.islink(path) or not os.path.isfile(path):
+        return os.path.lexists(path)  # a symlink or anything else there is wrong in any case
+    with open(path, "rb") as f:
+        first = f.read(1)
+    return first not in (b"", b"\x00")
+
+
 def check_session(session: str, session_dir: str, written: dict[str, Written], max_tries: int) -> list[Violation]:
     out: list[Violation] = []
 
@@ -60,7 +72,7 @@ def check_session(session: str, session_dir: str, written: dict[str, Written], m
         out.append(Violation(session, message, what))
 
     for leftover in ("inbound.db-journal", "outbound.db-journal"):
-        if os.path.lexists(os.path.join(session_dir, leftover)):
+        if is_hot_journal(os.path.join(session_dir, leftover)):
             v("-", f"{leftover} left behind after the final stop (a hot journal nobody rolled back)")
     try:
         rows, acks, replies = read_session(session_dir)
