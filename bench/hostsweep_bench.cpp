@@ -164,7 +164,7 @@ void latencies(const std::string& agent, int repetitions) {
                                        find(supervisor::EventKind::container_exited)->at));
       } else {
         if (run_until(io, [&] { return find(supervisor::EventKind::container_killed) != nullptr; }))
-          deadline_to_kill.push_back(ms(find(supervisor::EventKind::container_killed)->delay));
+          deadline_to_kill.push_back(ms(find(supervisor::EventKind::container_killed)->late_by));
       }
     }
   }
