@@ -28,6 +28,7 @@ spdlog::level::level_enum level_of(EventKind kind) {
     case EventKind::recurrence_invalid:
       return spdlog::level::err;
     case EventKind::sweep_completed:
+    case EventKind::container_cleaned_up:
       return spdlog::level::debug;
     default:
       return spdlog::level::info;

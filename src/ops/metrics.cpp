@@ -49,6 +49,7 @@ Metrics::Metrics()
       kills_(zeroed(kKillReasons)),
       messages_(zeroed(kMessageOutcomes)),
       deadline_to_kill_(latency_buckets()),
+      exit_to_cleanup_(latency_buckets()),
       sweep_duration_(sweep_buckets()) {}
 
 void Metrics::observe(const supervisor::Event& e) {
@@ -73,6 +74,9 @@ void Metrics::observe(const supervisor::Event& e) {
       }
       break;
     }
+    case EventKind::container_cleaned_up:
+      exit_to_cleanup_.observe(std::chrono::duration<double>(e.duration).count());
+      break;
     case EventKind::message_completed: ++messages_["completed"]; break;
     case EventKind::message_failed: ++messages_["failed"]; break;
     case EventKind::message_retried: ++messages_["retried"]; break;
@@ -146,8 +150,10 @@ std::string Metrics::render(const SupervisorSnapshot& now) const {
            "From a sweep's start until the last of its session checks returned.")
       .histogram({}, sweep_duration_);
   w.family("hostsweep_event_latency_seconds", MetricType::histogram,
-           "From a deadline to the supervisor's reaction; deadline_to_kill: a stuck container's kill past its deadline.")
-      .histogram({{"path", "deadline_to_kill"}}, deadline_to_kill_);
+           "From an event to the supervisor's reaction: deadline_to_kill, a stuck container's kill past its "
+           "deadline; exit_to_cleanup, a container's exit to its cleanup committed (its messages retried).")
+      .histogram({{"path", "deadline_to_kill"}}, deadline_to_kill_)
+      .histogram({{"path", "exit_to_cleanup"}}, exit_to_cleanup_);
   return w.str();
 }
 

@@ -51,6 +51,7 @@ class Metrics {
   std::uint64_t watch_overflows_ = 0;
   std::uint64_t watch_unavailable_ = 0;
   Histogram deadline_to_kill_;  // seconds a stuck container outlived its deadline
+  Histogram exit_to_cleanup_;   // seconds from a container's exit to its cleanup committed
   Histogram sweep_duration_;    // seconds from a sweep's start until its last check returned
 };
 

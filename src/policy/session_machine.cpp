@@ -155,6 +155,7 @@ class Transition {
     // The rest of the container is killed as its first process is reaped; what is left to do
     // is to wait for nothing of it to be left.
     s_.stage = Stage::ending;
+    s_.exited = now_.steady;
     cancel(Timer::liveness);
     cancel(Timer::kill_grace);
   }
@@ -272,6 +273,9 @@ class Transition {
 
   void cleanup_done() {
     s_.stage = Stage::idle;
+    // What metrics call exit_to_cleanup: the crashed container's messages are retried by now.
+    out_.push_back(action::Emit{.notice = Notice::cleaned_up,
+                                .duration = std::chrono::duration_cast<Duration>(now_.steady - s_.exited)});
     if (std::exchange(s_.for_shutdown, false)) return;  // the stop is what waited for it
     if (s_.removed) return forget();
     if (!std::exchange(s_.adopted, false)) {

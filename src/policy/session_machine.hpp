@@ -77,6 +77,7 @@ struct SessionState {
   bool did_work = false;      // the container settled a message
   bool work_due = false;      // the last check that could tell found a message due
   SteadyTime started{};
+  SteadyTime exited{};        // when the container's exit was observed
   LifeObserver life;          // what was observed of the running container
   int start_failures = 0;     // consecutive bad runs (start backoff)
   int check_failures = 0;     // consecutive failed checks (retried with backoff)
@@ -158,9 +159,10 @@ const char* to_string(Timer timer) noexcept;
 enum class Notice {
   container_killed,    // reason: ceiling | claim-stuck | shutdown | orphan; late: past its deadline
   container_stopped,   // reason: idle
-  session_backoff,     // tries, delay
-  start_failing,       // tries, reason: how the last run ended
+  session_backoff,     // failures, delay
+  start_failing,       // failures, reason: how the last run ended
   recovered,           // a start worked again
+  cleaned_up,          // duration: from the container's exit to its cleanup committed
   session_error,       // reason
   locked_elsewhere,    // detail: the holder
   session_removed,
@@ -190,6 +192,7 @@ struct Emit {
   int failures = 0;      // bad runs in a row (session_backoff, start_failing)
   Duration delay{0};     // until the next start (session_backoff)
   Duration late_by{0};   // past the deadline (container_killed)
+  Duration duration{0};  // since the exit (cleaned_up)
 };
 struct Forget {};              // drop the session
 

@@ -30,6 +30,7 @@ const char* event_name(EventKind kind) noexcept {
     case EventKind::sweep_completed: return "sweep.completed";
     case EventKind::container_output: return "container.output";
     case EventKind::session_unknown: return "session.unknown";
+    case EventKind::container_cleaned_up: return "container.cleaned_up";
   }
   return "unknown";
 }
@@ -74,6 +75,7 @@ EventKind event_kind(policy::Notice notice) noexcept {
     case policy::Notice::session_backoff: return EventKind::session_backoff;
     case policy::Notice::start_failing: return EventKind::session_start_failing;
     case policy::Notice::recovered: return EventKind::session_recovered;
+    case policy::Notice::cleaned_up: return EventKind::container_cleaned_up;
     case policy::Notice::session_error: return EventKind::session_error;
     case policy::Notice::locked_elsewhere: return EventKind::session_locked_elsewhere;
     case policy::Notice::session_removed: return EventKind::session_removed;

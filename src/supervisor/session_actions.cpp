@@ -154,6 +154,7 @@ void Supervisor::Impl::emit_notice(const Session& s, const policy::action::Emit&
         .delay = n.delay,
         .late_by = n.late_by,
         .detail = n.detail,
+        .duration = n.duration,
         .stderr_tail = kind == EventKind::session_start_failing ? s.stderr_tail : std::string()});
 }
 

@@ -36,6 +36,7 @@ TEST(OpsMetrics, EverySeriesExistsAtZeroBeforeAnyEvent) {
                              "hostsweep_container_idle_stops_total", "hostsweep_session_start_failing_total",
                              "hostsweep_sessions_with_errors",
                              "hostsweep_event_latency_seconds_count{path=\"deadline_to_kill\"}",
+                             "hostsweep_event_latency_seconds_count{path=\"exit_to_cleanup\"}",
                              "hostsweep_sweep_duration_seconds_count"}) {
     EXPECT_EQ(metric_value(text, series), 0.0) << series << "\n" << text;
   }
@@ -66,6 +67,9 @@ TEST(OpsMetrics, EventsMoveTheCounters) {
   m.observe(event(EventKind::message_failed));
   m.observe(event(EventKind::session_error, "bad file"));
   m.observe(event(EventKind::watch_overflow));
+  Event cleaned = event(EventKind::container_cleaned_up);
+  cleaned.duration = Duration(8);
+  m.observe(cleaned);
   auto text = m.render({});
   EXPECT_EQ(metric_value(text, "hostsweep_sweeps_total"), 2.0);
   EXPECT_EQ(metric_value(text, "hostsweep_sweep_duration_seconds_bucket{le=\"0.5\"}"), 1.0);
@@ -90,6 +94,10 @@ TEST(OpsMetrics, EventsMoveTheCounters) {
   EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_bucket{path=\"deadline_to_kill\",le=\"0.025\"}"), 0.0);
   EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_bucket{path=\"deadline_to_kill\",le=\"0.05\"}"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_sum{path=\"deadline_to_kill\"}"), 0.04);
+  // A cleanup 8 ms after its container's exit: in the 0.01 s bucket, not the 0.005 s one.
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_count{path=\"exit_to_cleanup\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_bucket{path=\"exit_to_cleanup\",le=\"0.005\"}"), 0.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_bucket{path=\"exit_to_cleanup\",le=\"0.01\"}"), 1.0);
 }
 
 TEST(OpsMetrics, GaugesComeFromTheSupervisorsViews) {

@@ -493,12 +493,17 @@ TEST(SessionMachine, AnExitIsCleanedUpUnderTheLockThenTheNextStartIsChecked) {
   ASSERT_TRUE(check);
   EXPECT_TRUE(check->cleanup);
   EXPECT_FALSE(check->may_start);
+  EXPECT_FALSE(said(r.last(), Notice::cleaned_up)) << "not before the cleanup has committed";
+  r.advance(7ms);  // the cleanup's check takes its time
   auto cleanup = r.done();
   cleanup.cleanup = true;
   check = check_of(r.feed(cleanup));
   ASSERT_TRUE(check);
   EXPECT_TRUE(check->may_start);
   EXPECT_EQ(r.state().stage, Stage::idle);
+  auto cleaned = said(r.last(), Notice::cleaned_up);
+  ASSERT_TRUE(cleaned);
+  EXPECT_EQ(cleaned->duration, 7ms);  // from the exit to the cleanup: metrics' exit_to_cleanup
 }
 
 // Only the check that ran the cleanup ends it: one dispatched before the exit did not.

@@ -67,7 +67,15 @@ inline std::optional<runtime::ExitStatus> expect_crash_is_retried_and_completed(
   EXPECT_EQ(h.message("s1", id).tries, 1);
   EXPECT_EQ(h.count(EventKind::message_retried, "s1"), 1) << h.story();
   EXPECT_EQ(h.count(EventKind::container_started, "s1"), 2) << h.story();
+  // Each end is cleaned up, after its exit (metrics' exit_to_cleanup).
+  EXPECT_TRUE(h.wait_for([&] {
+    return h.count(EventKind::container_cleaned_up, "s1") == h.count(EventKind::container_exited, "s1");
+  })) << h.story();
   auto exited = h.of(EventKind::container_exited);
+  auto cleaned = h.of(EventKind::container_cleaned_up);
+  if (!exited.empty() && !cleaned.empty()) {
+    EXPECT_LE(exited.front().at, cleaned.front().at);
+  }
   if (exited.empty()) {
     ADD_FAILURE() << "no container exited\n" << h.story();
     return std::nullopt;

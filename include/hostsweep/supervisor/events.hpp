@@ -37,6 +37,7 @@ enum class EventKind {
   sweep_completed,         // sessions; duration: until its last check returned
   container_output,        // container-log = journal: pid, stream, line
   session_unknown,         // request_check(session_id) named no session, even after a registry reload; reason: why
+  container_cleaned_up,    // after a container's end, its cleanup committed; duration: since its exit was observed
 };
 
 // "container.started", "message.retried", ...
@@ -60,7 +61,9 @@ struct Event {
   std::string stream;   // container.output: "stdout" or "stderr"
   std::string line;     // container.output: the line, escaped as in its log file
   std::string detail;   // a sentence for people: why, with the numbers
-  // sweep.completed: from the sweep's start until the last of its checks returned.
+  // How long what the event reports took: sweep.completed, from the sweep's start until the last
+  // of its checks returned; container.cleaned_up, from the container's exit being observed until
+  // its cleanup committed.
   Duration duration{0};
   // container.exited and session.start_failing: the container's last stderr lines (at most 20
   // and about 4 KiB), each escaped as in its log file (policy/output_lines.hpp: no control
