@@ -50,6 +50,7 @@ Metrics::Metrics()
       messages_(zeroed(kMessageOutcomes)),
       deadline_to_kill_(latency_buckets()),
       exit_to_cleanup_(latency_buckets()),
+      due_to_start_(latency_buckets()),
       sweep_duration_(sweep_buckets()) {}
 
 void Metrics::observe(const supervisor::Event& e) {
@@ -58,7 +59,10 @@ void Metrics::observe(const supervisor::Event& e) {
       ++sweeps_;
       sweep_duration_.observe(std::chrono::duration<double>(e.duration).count());
       break;
-    case EventKind::container_started: ++container_starts_; break;
+    case EventKind::container_started:
+      ++container_starts_;
+      if (e.reason == "scheduled") due_to_start_.observe(std::chrono::duration<double>(e.late_by).count());
+      break;
     case EventKind::container_start_failed: ++container_start_failures_; break;
     case EventKind::container_exited: {
       const char* outcome = !e.exit ? "failure" : e.exit->signal ? "signal" : e.exit->exit_code == 0 ? "success" : "failure";
@@ -151,9 +155,11 @@ std::string Metrics::render(const SupervisorSnapshot& now) const {
       .histogram({}, sweep_duration_);
   w.family("hostsweep_event_latency_seconds", MetricType::histogram,
            "From an event to the supervisor's reaction: deadline_to_kill, a stuck container's kill past its "
-           "deadline; exit_to_cleanup, a container's exit to its cleanup committed (its messages retried).")
+           "deadline; exit_to_cleanup, a container's exit to its cleanup committed (its messages retried); "
+           "due_to_start, scheduled work coming due to its container's start.")
       .histogram({{"path", "deadline_to_kill"}}, deadline_to_kill_)
-      .histogram({{"path", "exit_to_cleanup"}}, exit_to_cleanup_);
+      .histogram({{"path", "exit_to_cleanup"}}, exit_to_cleanup_)
+      .histogram({{"path", "due_to_start"}}, due_to_start_);
   return w.str();
 }
 

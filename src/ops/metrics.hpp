@@ -52,6 +52,7 @@ class Metrics {
   std::uint64_t watch_unavailable_ = 0;
   Histogram deadline_to_kill_;  // seconds a stuck container outlived its deadline
   Histogram exit_to_cleanup_;   // seconds from a container's exit to its cleanup committed
+  Histogram due_to_start_;      // seconds from scheduled work coming due to its container's start
   Histogram sweep_duration_;    // seconds from a sweep's start until its last check returned
 };
 

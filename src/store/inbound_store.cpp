@@ -195,6 +195,7 @@ InboundSummary summarize(const InboundState& state, TimePoint now) {
     if (row.unreadable) summary.unreadable_ids.push_back(row.id);
     if (!row.due_at || *row.due_at <= now) {
       summary.due_ids.push_back(row.id);
+      if (row.due_at && (!summary.due_since || *row.due_at > *summary.due_since)) summary.due_since = *row.due_at;
     } else if (!summary.next_due || *row.due_at < *summary.next_due) {
       summary.next_due = *row.due_at;
     }

@@ -60,6 +60,7 @@ void Supervisor::Impl::on_check(const std::string& id, detail::CheckResult resul
     if (pass.start_lock) {
       done.start_ready = true;
       s.handed_lock = std::move(pass.start_lock);
+      s.start_due_since = pass.summary.due_since;
     } else if (pass.orphan && pass.orphan_lock) {
       done.orphan = true;
       s.handed_lock = std::move(pass.orphan_lock);

@@ -4,6 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "supervisor_impl.hpp"
@@ -91,7 +94,13 @@ void Supervisor::Impl::start_container(Session& s) {
   }
   s.lock = std::move(lock);
   watch_cgroup(s);
-  emit_for(s, EventKind::container_started);
+  Event started{.kind = EventKind::container_started, .session_id = s.id, .pid = s.child->pid()};
+  if (auto due = std::exchange(s.start_due_since, std::nullopt)) {
+    // Woken by scheduled work: how long after it came due (metrics' due_to_start).
+    started.reason = "scheduled";
+    started.late_by = std::max(Duration{0}, s.started_at - *due);
+  }
+  emit(std::move(started));
   s.child->async_wait([weak = weak_from_this(), id = s.id, generation = s.generation](std::error_code wait_ec,
                                                                                         runtime::ExitStatus status) {
     if (wait_ec) return;

@@ -95,6 +95,9 @@ struct Session {
   // What the last check handed over: the lock for a start or an adoption, and the orphan's
   // record. Released after the check's event unless Spawn or Adopt took it.
   std::optional<os::SessionLock> handed_lock;
+  // With a handed-over start: when its scheduled work came due (the latest process_after among
+  // the due messages), for container.started's late_by; nullopt when none was scheduled.
+  std::optional<TimePoint> start_due_since;
   std::optional<os::HolderRecord> handed_orphan;
 
   std::shared_ptr<const sweep::PassMemo> memo;  // what the last check read (see sweep::PassMemo)

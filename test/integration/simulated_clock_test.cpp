@@ -161,6 +161,9 @@ TEST(SimulatedClockSchedule, ADailyScheduleKeepsItsLocalTimeAcrossTheChangeToSum
                                 .recurrence = "0 9 * * *"});
   h.supervisor().request_check("s1");
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 1; })) << h.story();
+  // Woken by work scheduled for 09:00 at 09:30: half an hour late (metrics' due_to_start).
+  EXPECT_EQ(h.of(EventKind::container_started).front().reason, "scheduled");
+  EXPECT_EQ(h.of(EventKind::container_started).front().late_by, 30min);
   {
     SQLite::Database out(h.files("s1").outbound().string(), SQLite::OPEN_READWRITE);
     out.setBusyTimeout(5000);  // as a container's own SQLite waits: the supervisor may be reading it
@@ -190,6 +193,8 @@ TEST(SimulatedClockSchedule, ADailyScheduleKeepsItsLocalTimeAcrossTheChangeToSum
   clock.advance(1s);
   ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::container_started, "s1") == 2; })) << h.story();
   EXPECT_EQ(h.of(EventKind::container_started).back().at, sunday_0900_cest);
+  EXPECT_EQ(h.of(EventKind::container_started).back().reason, "scheduled");
+  EXPECT_EQ(h.of(EventKind::container_started).back().late_by, 0ms) << "started at its time";
 
   h.stop();
 }

@@ -37,6 +37,7 @@ TEST(OpsMetrics, EverySeriesExistsAtZeroBeforeAnyEvent) {
                              "hostsweep_sessions_with_errors",
                              "hostsweep_event_latency_seconds_count{path=\"deadline_to_kill\"}",
                              "hostsweep_event_latency_seconds_count{path=\"exit_to_cleanup\"}",
+                             "hostsweep_event_latency_seconds_count{path=\"due_to_start\"}",
                              "hostsweep_sweep_duration_seconds_count"}) {
     EXPECT_EQ(metric_value(text, series), 0.0) << series << "\n" << text;
   }
@@ -48,7 +49,10 @@ TEST(OpsMetrics, EventsMoveTheCounters) {
   Event slow_sweep = event(EventKind::sweep_completed);
   slow_sweep.duration = std::chrono::milliseconds(700);
   m.observe(slow_sweep);
-  m.observe(event(EventKind::container_started));
+  m.observe(event(EventKind::container_started));  // for new work: no due time, no latency
+  Event scheduled = event(EventKind::container_started, "scheduled");
+  scheduled.late_by = Duration(3);
+  m.observe(scheduled);
   Event exited = event(EventKind::container_exited);
   exited.exit = runtime::ExitStatus{.exit_code = 0};
   m.observe(exited);
@@ -75,7 +79,10 @@ TEST(OpsMetrics, EventsMoveTheCounters) {
   EXPECT_EQ(metric_value(text, "hostsweep_sweep_duration_seconds_bucket{le=\"0.5\"}"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_sweep_duration_seconds_bucket{le=\"1\"}"), 2.0);
   EXPECT_DOUBLE_EQ(metric_value(text, "hostsweep_sweep_duration_seconds_sum").value_or(-1), 0.7);
-  EXPECT_EQ(metric_value(text, "hostsweep_container_starts_total"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_container_starts_total"), 2.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_count{path=\"due_to_start\"}"), 1.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_bucket{path=\"due_to_start\",le=\"0.0025\"}"), 0.0);
+  EXPECT_EQ(metric_value(text, "hostsweep_event_latency_seconds_bucket{path=\"due_to_start\",le=\"0.005\"}"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_container_exits_total{outcome=\"success\"}"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_container_exits_total{outcome=\"failure\"}"), 1.0);
   EXPECT_EQ(metric_value(text, "hostsweep_container_exits_total{outcome=\"signal\"}"), 1.0);

@@ -182,6 +182,8 @@ TEST_F(StoreTest, DueCountsMixedTimestampFormsAsUtc) {
   EXPECT_EQ(summary.due_ids, (std::vector<std::string>{"garbled", "now", "past-offset", "past-sqlite"}));
   EXPECT_EQ(summary.unreadable_ids, std::vector<std::string>{"garbled"});
   EXPECT_EQ(summary.next_due, kNow + 1s);
+  // The last of the due ones to come due: 11:59:59 (a garbled time is due, but at no known time).
+  EXPECT_EQ(summary.due_since, kNow - 1s);
   EXPECT_EQ(summary.count_by_status["pending"], 7);
   EXPECT_EQ(summary.count_by_status["completed"], 1);
 }

@@ -45,6 +45,7 @@ struct InboundSummary {
   std::map<std::string, int> count_by_status;
   std::vector<std::string> due_ids;        // pending, trigger = 1, process_after absent or <= now
   std::optional<TimePoint> next_due;       // the earliest process_after in the future among those
+  std::optional<TimePoint> due_since;      // the latest process_after among due_ids: when the last came due
   std::vector<std::string> unreadable_ids;  // process_after unparseable: counted as due, never lost
 };
 

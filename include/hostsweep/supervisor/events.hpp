@@ -12,7 +12,7 @@
 namespace hostsweep::supervisor {
 
 enum class EventKind {
-  container_started,       // pid
+  container_started,       // pid; reason "scheduled" and late_by when woken by a process_after that came
   container_start_failed,  // reason
   container_exited,        // pid, exit, stderr_tail
   container_killed,        // pid, reason: ceiling | claim-stuck | shutdown | orphan; late_by: past the deadline by
@@ -57,7 +57,9 @@ struct Event {
   int failures = 0;   // session.backoff, session.start_failing: bad runs of the session in a row
   int sessions = 0;   // sweep.completed: the sessions it checked
   Duration delay{0};  // message.retried, session.backoff: the wait before the next attempt or start
-  Duration late_by{0};  // container.killed: how far past its deadline the kill came
+  // container.killed: how far past its deadline the kill came; container.started (reason
+  // "scheduled"): how long after its scheduled work came due
+  Duration late_by{0};
   std::string stream;   // container.output: "stdout" or "stderr"
   std::string line;     // container.output: the line, escaped as in its log file
   std::string detail;   // a sentence for people: why, with the numbers
