@@ -86,7 +86,9 @@ void Metrics::observe(const supervisor::Event& e) {
     case EventKind::message_retried: ++messages_["retried"]; break;
     case EventKind::session_error: ++session_errors_; break;
     case EventKind::session_backoff: ++session_backoffs_; break;
-    case EventKind::container_stopped: ++idle_stops_; break;
+    case EventKind::container_stopped:
+      if (e.reason == "idle") ++idle_stops_;  // not a pause's stop: an operator's doing
+      break;
     case EventKind::session_start_failing: ++start_failing_; break;
     case EventKind::watch_overflow: ++watch_overflows_; break;
     case EventKind::watch_unavailable: ++watch_unavailable_; break;
@@ -96,7 +98,9 @@ void Metrics::observe(const supervisor::Event& e) {
 
 std::string Metrics::render(const SupervisorSnapshot& now) const {
   std::map<std::string, std::uint64_t> by_phase;
-  for (Phase p : {Phase::idle, Phase::running, Phase::stopping, Phase::backing_off}) by_phase[supervisor::to_string(p)] = 0;
+  for (Phase p : {Phase::idle, Phase::running, Phase::stopping, Phase::backing_off, Phase::paused}) {
+    by_phase[supervisor::to_string(p)] = 0;
+  }
   std::uint64_t running = 0, watched = 0, with_errors = 0;
   for (const auto& v : now.sessions) {
     ++by_phase[supervisor::to_string(v.phase)];
@@ -164,14 +168,16 @@ std::string Metrics::render(const SupervisorSnapshot& now) const {
 }
 
 std::string Metrics::status_line(const SupervisorSnapshot& now) const {
-  std::size_t running = 0, backing_off = 0;
+  std::size_t running = 0, backing_off = 0, paused = 0;
   for (const auto& v : now.sessions) {
     if (container_runs(v)) ++running;
     if (v.phase == Phase::backing_off) ++backing_off;
+    if (v.paused) ++paused;
   }
   auto plural = [](std::size_t k, const char* one, const char* many) { return fmt::format("{} {}", k, k == 1 ? one : many); };
-  return fmt::format("{}, {}, {} backing off, {}", plural(now.sessions.size(), "session", "sessions"),
+  return fmt::format("{}, {}, {} backing off, {}{}", plural(now.sessions.size(), "session", "sessions"),
                      plural(running, "container running", "containers running"), backing_off,
+                     paused ? fmt::format("{} paused, ", paused) : std::string(),
                      plural(session_errors_, "error", "errors"));
 }
 

@@ -97,7 +97,7 @@ class Transition {
     } else if (s_.stage == Stage::running) {
       judge(r);
     } else if (s_.stage == Stage::idle && !r.error) {
-      if (r.start_ready && !stopping_ && !s_.removed) {
+      if (r.start_ready && !stopping_ && !s_.removed && !s_.paused) {
         out_.push_back(action::Spawn{});
       } else if (r.orphan) {
         out_.push_back(action::Adopt{});
@@ -108,7 +108,7 @@ class Transition {
       }
     }
 
-    if (s_.next_due && !stopping_ && s_.stage != Stage::retired) arm(Timer::due, *s_.next_due - now_.wall);
+    if (s_.next_due && !stopping_ && !s_.paused && s_.stage != Stage::retired) arm(Timer::due, *s_.next_due - now_.wall);
     if (s_.check_again) check();
     else if (s_.removed && s_.stage == Stage::idle && !s_.check_in_flight) forget();
   }
@@ -171,6 +171,35 @@ class Transition {
     if (s_.stage == Stage::stopping || s_.stage == Stage::ending) out_.push_back(action::Signal{.kill = true});
   }
 
+  // An operator's pause: the container is stopped as the supervisor's own stop stops it (its
+  // interrupted message keeps its tries), and nothing starts until Resumed; checks still sync
+  // the container's acks. A container being stopped already (stuck, idle) ends as it would.
+  void on(const event::Paused&) {
+    if (s_.paused) return;
+    s_.paused = true;
+    emit(Notice::session_paused);
+    cancel(Timer::due);
+    cancel(Timer::backoff);
+    switch (s_.stage) {
+      case Stage::running:
+        s_.interrupted = true;
+        stop_container(Notice::container_stopped, "paused", "the session was paused");
+        break;
+      case Stage::backing_off:
+        s_.stage = Stage::idle;
+        s_.backoff_until.reset();
+        break;
+      default: break;
+    }
+  }
+
+  void on(const event::Resumed&) {
+    if (!s_.paused) return;
+    s_.paused = false;
+    emit(Notice::session_resumed);
+    if (s_.stage == Stage::idle) check();  // due work starts now (one being stopped: after its cleanup)
+  }
+
   void on(const event::BackoffOver&) {
     if (s_.stage != Stage::backing_off) return;
     s_.stage = Stage::idle;
@@ -184,11 +213,11 @@ class Transition {
     cancel(Timer::retry);
     switch (s_.stage) {
       case Stage::running:
-        s_.for_shutdown = true;
+        s_.interrupted = true;
         stop_container(Notice::container_killed, "shutdown", "");
         break;
       case Stage::stopping:
-      case Stage::ending: s_.for_shutdown = true; break;
+      case Stage::ending: s_.interrupted = true; break;
       case Stage::cleaning_up: check(); break;  // a cleanup waiting for its retry is tried now
       case Stage::backing_off:
       case Stage::held_elsewhere:
@@ -228,9 +257,9 @@ class Transition {
     }
     s_.check_in_flight = true;
     s_.check_again = false;
-    out_.push_back(action::RunCheck{.may_start = s_.stage == Stage::idle && !s_.removed && !stopping_,
+    out_.push_back(action::RunCheck{.may_start = s_.stage == Stage::idle && !s_.removed && !s_.paused && !stopping_,
                                     .cleanup = s_.stage == Stage::cleaning_up,
-                                    .retry_orphans = !s_.for_shutdown});
+                                    .retry_orphans = !s_.interrupted});
   }
 
   // Liveness, from what was observed: also when the files could not be read this time
@@ -276,7 +305,11 @@ class Transition {
     // What metrics call exit_to_cleanup: the crashed container's messages are retried by now.
     out_.push_back(action::Emit{.notice = Notice::cleaned_up,
                                 .duration = std::chrono::duration_cast<Duration>(now_.steady - s_.exited)});
-    if (std::exchange(s_.for_shutdown, false)) return;  // the stop is what waited for it
+    if (std::exchange(s_.interrupted, false)) {
+      if (stopping_) return;  // the stop is what waited for it
+      if (s_.removed) return forget();
+      return check();  // no bad run; it syncs, and starts nothing while paused
+    }
     if (s_.removed) return forget();
     if (!std::exchange(s_.adopted, false)) {
       auto uptime = std::chrono::duration_cast<Duration>(now_.steady - s_.started);

@@ -8,6 +8,7 @@
 //        --check found the lock held--> held_elsewhere            |            cleanup committed
 //   running --stuck, idle, shutdown--> stopping --exited----------'                     v
 //   backing_off <--a bad run or a failed start-- (cleanup or start) ...  --> idle (or retired)
+//   paused (a flag, any stage): a running container is stopped; nothing starts until resumed
 //
 // A check (one pass over the session's files, on the database pool) runs at most one at a
 // time per session; triggers while one runs coalesce into one more. A check or cleanup that
@@ -72,7 +73,10 @@ struct SessionState {
   bool check_in_flight = false;
   bool check_again = false;   // triggered while a check ran: one more after it
   bool removed = false;       // gone from the registry: no new start, forgotten once idle
-  bool for_shutdown = false;  // its container was stopped by the supervisor's stop
+  bool paused = false;        // paused by an operator: its container is stopped, none starts
+  // Its container was stopped by the host's own will (the supervisor's stop, a pause), not for
+  // a fault of its own: its interrupted messages keep their tries, and its end is no bad run.
+  bool interrupted = false;
   bool adopted = false;       // the container is a dead supervisor's orphan, not a start of ours
   bool did_work = false;      // the container settled a message
   bool work_due = false;      // the last check that could tell found a message due
@@ -135,13 +139,15 @@ struct BackoffOver {};
 struct StopRequested {};               // the supervisor stops (facts.stopping is now true)
 struct ForceStop {};                   // a second stop request: kill now
 struct Removed {};                     // gone from the registry
+struct Paused {};                      // the registry says paused
+struct Resumed {};                     // the registry says active again
 
 }  // namespace event
 
 using Event = std::variant<event::Triggered, event::CheckDone, event::HeartbeatTouched, event::Started,
                            event::StartFailed, event::Adopted, event::AdoptRefused, event::Exited, event::Ended,
                            event::KillGraceOver, event::BackoffOver, event::StopRequested, event::ForceStop,
-                           event::Removed>;
+                           event::Removed, event::Paused, event::Resumed>;
 
 // --- actions: what the supervisor is to do ------------------------------------------------------
 
@@ -158,7 +164,7 @@ const char* to_string(Timer timer) noexcept;
 // container.started, it reports itself).
 enum class Notice {
   container_killed,    // reason: ceiling | claim-stuck | shutdown | orphan; late: past its deadline
-  container_stopped,   // reason: idle
+  container_stopped,   // reason: idle | paused
   session_backoff,     // failures, delay
   start_failing,       // failures, reason: how the last run ended
   recovered,           // a start worked again
@@ -166,6 +172,8 @@ enum class Notice {
   session_error,       // reason
   locked_elsewhere,    // detail: the holder
   session_removed,
+  session_paused,
+  session_resumed,
 };
 
 namespace action {
@@ -173,7 +181,7 @@ namespace action {
 struct RunCheck {
   bool may_start = false;      // hand the lock over when work is due
   bool cleanup = false;        // this is the cleanup after the container
-  bool retry_orphans = true;   // false at shutdown: an interrupted message keeps its tries
+  bool retry_orphans = true;   // false after a stop or a pause: an interrupted message keeps its tries
 };
 struct Spawn {};               // start a container under the lock the check handed over
 struct Adopt {};               // take over the orphan the check found, under its lock

@@ -188,7 +188,7 @@ Session create_session(const DataDir& data, std::string_view agent_group_id,
   });
 }
 
-SessionListing list_sessions_checked(const DataDir& data, bool active_only) {
+SessionListing list_sessions_checked(const DataDir& data, bool supervised_only) {
   auto db = open_registry(data);
   return guarded(data.registry(), [&] {
     // Every row, so that a second row for an id is seen whatever the statuses; rows with the
@@ -200,7 +200,7 @@ SessionListing list_sessions_checked(const DataDir& data, bool active_only) {
       Row row = read_row(q);
       const bool duplicate = row.id_is_text && first && row.record.id == first->first;
       if (row.id_is_text && !duplicate) first.emplace(row.record.id, row.rowid);
-      if (active_only && row.record.status != "active") continue;
+      if (supervised_only && !row.record.supervised()) continue;
       const std::int64_t rowid = row.rowid;
       try {
         Session session = session_of(data, std::move(row));
@@ -219,8 +219,38 @@ SessionListing list_sessions_checked(const DataDir& data, bool active_only) {
   });
 }
 
-std::vector<Session> list_sessions(const DataDir& data, bool active_only) {
-  return list_sessions_checked(data, active_only).sessions;
+std::vector<Session> list_sessions(const DataDir& data, bool supervised_only) {
+  return list_sessions_checked(data, supervised_only).sessions;
+}
+
+bool set_session_paused(const DataDir& data, std::string_view session_id, bool paused) {
+  const Session session = find_session(data, session_id);  // the row, its ids and its directory
+  const std::string_view wanted = paused ? kSessionPaused : kSessionActive;
+  auto registry = detail::open_database(data.registry(), Access::read_write);
+  return guarded(data.registry(), [&] {
+    SQLite::Transaction txn(registry, SQLite::TransactionBehavior::IMMEDIATE);
+    // The first row inserted is the session (find_session's), read again under the write lock.
+    SQLite::Statement q(registry, "SELECT rowid, coalesce(status, 'active') FROM sessions WHERE id = ? ORDER BY rowid LIMIT 1");
+    q.bind(1, session.record.id);
+    if (!q.executeStep()) {
+      throw Error(Errc::not_found, fmt::format("unknown session \"{}\" (not in {})", session.record.id, data.registry().string()));
+    }
+    const std::int64_t rowid = q.getColumn(0).getInt64();
+    const std::string status = q.getColumn(1).getString();
+    if (status == wanted) return false;
+    if (status != kSessionActive && status != kSessionPaused) {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("session \"{}\" is not supervised (its status is \"{}\"): only an active or paused session "
+                              "can be {}",
+                              session.record.id, status, paused ? "paused" : "resumed"));
+    }
+    SQLite::Statement update(registry, "UPDATE sessions SET status = ? WHERE rowid = ?");
+    update.bind(1, std::string(wanted));
+    update.bind(2, rowid);
+    update.exec();
+    txn.commit();
+    return true;
+  });
 }
 
 Session find_session(const DataDir& data, std::string_view session_id) {

@@ -31,6 +31,8 @@ const char* event_name(EventKind kind) noexcept {
     case EventKind::container_output: return "container.output";
     case EventKind::session_unknown: return "session.unknown";
     case EventKind::container_cleaned_up: return "container.cleaned_up";
+    case EventKind::session_paused: return "session.paused";
+    case EventKind::session_resumed: return "session.resumed";
   }
   return "unknown";
 }
@@ -50,19 +52,42 @@ const char* to_string(Phase phase) noexcept {
     case Phase::running: return "running";
     case Phase::stopping: return "stopping";
     case Phase::backing_off: return "backing_off";
+    case Phase::paused: return "paused";
   }
   return "unknown";
 }
 
-Phase phase_of(policy::Stage stage) noexcept {
-  switch (stage) {
+const char* to_string(DeadlineKind kind) noexcept {
+  switch (kind) {
+    case DeadlineKind::due: return "due";
+    case DeadlineKind::liveness: return "liveness";
+    case DeadlineKind::kill_grace: return "kill_grace";
+    case DeadlineKind::backoff: return "backoff";
+    case DeadlineKind::retry: return "retry";
+  }
+  return "unknown";
+}
+
+DeadlineKind deadline_kind(policy::Timer timer) noexcept {
+  switch (timer) {
+    case policy::Timer::due: return DeadlineKind::due;
+    case policy::Timer::liveness: return DeadlineKind::liveness;
+    case policy::Timer::kill_grace: return DeadlineKind::kill_grace;
+    case policy::Timer::backoff: return DeadlineKind::backoff;
+    case policy::Timer::retry: return DeadlineKind::retry;
+  }
+  return DeadlineKind::retry;
+}
+
+Phase phase_of(const policy::SessionState& state) noexcept {
+  switch (state.stage) {
     case policy::Stage::running: return Phase::running;
     case policy::Stage::stopping:
     case policy::Stage::ending: return Phase::stopping;
-    case policy::Stage::backing_off: return Phase::backing_off;
+    case policy::Stage::backing_off: return state.paused ? Phase::paused : Phase::backing_off;
     case policy::Stage::idle:
+    case policy::Stage::held_elsewhere: return state.paused ? Phase::paused : Phase::idle;
     case policy::Stage::cleaning_up:
-    case policy::Stage::held_elsewhere:
     case policy::Stage::retired: return Phase::idle;
   }
   return Phase::idle;
@@ -79,6 +104,8 @@ EventKind event_kind(policy::Notice notice) noexcept {
     case policy::Notice::session_error: return EventKind::session_error;
     case policy::Notice::locked_elsewhere: return EventKind::session_locked_elsewhere;
     case policy::Notice::session_removed: return EventKind::session_removed;
+    case policy::Notice::session_paused: return EventKind::session_paused;
+    case policy::Notice::session_resumed: return EventKind::session_resumed;
   }
   return EventKind::session_error;
 }

@@ -113,10 +113,13 @@ void Supervisor::Impl::reconcile_slice(std::shared_ptr<RegistryWalk> walk, std::
   auto known = after ? sessions_.upper_bound(*after) : sessions_.begin();
   std::vector<std::string> added;
   std::vector<std::string> removed;
+  std::vector<std::pair<std::string, bool>> pause_changed;  // (id, paused) where the registry differs
   for (std::size_t n = 0; next != listed.end() && n < kSessionsPerSlice; ++next, ++n) {
     auto& [id, listed_session] = *next;
     while (known != sessions_.end() && known->first < id) removed.push_back((known++)->first);
+    const bool paused = listed_session.record.paused();
     if (known != sessions_.end() && known->first == id) {
+      if (known->second->state.paused != paused) pause_changed.emplace_back(id, paused);
       ++known;
       continue;
     }
@@ -127,6 +130,7 @@ void Supervisor::Impl::reconcile_slice(std::shared_ptr<RegistryWalk> walk, std::
     publish(*session);
     sessions_.emplace(id, std::move(session));
     added.push_back(id);
+    if (paused) pause_changed.emplace_back(id, true);  // before its first check, which then starts nothing
   }
   const bool finished = next == listed.end();
   if (finished) {
@@ -135,6 +139,12 @@ void Supervisor::Impl::reconcile_slice(std::shared_ptr<RegistryWalk> walk, std::
   // Fed after the walk: a removed session may be forgotten at once.
   for (const auto& id : removed) {
     if (Session* s = find(id)) feed(*s, policy::event::Removed{});
+  }
+  for (const auto& [id, paused] : pause_changed) {
+    if (Session* s = find(id)) {
+      if (paused) feed(*s, policy::event::Paused{});
+      else feed(*s, policy::event::Resumed{});
+    }
   }
   if (!walk->check_all) {
     for (const auto& id : added) request_check(id);

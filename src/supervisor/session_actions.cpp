@@ -55,6 +55,7 @@ void Supervisor::Impl::perform(Session& s, const policy::Action& action) {
     arm_timer(s, arm->timer, arm->after);
   } else if (auto* cancel = std::get_if<act::Cancel>(&action)) {
     if (auto& timer = s.timer(cancel->timer)) timer->cancel();
+    s.deadline(cancel->timer).reset();
   } else if (auto* notice = std::get_if<act::Emit>(&action)) {
     emit_notice(s, *notice);
   } else if (std::holds_alternative<act::Forget>(action)) {
@@ -71,11 +72,13 @@ void Supervisor::Impl::arm_timer(Session& s, policy::Timer timer, Duration after
   if (!armed) armed = clock_->make_timer(home_);
   if (timer == policy::Timer::due) armed->arm_at_wall(clock_->wall_now() + after, std::move(fire));
   else armed->arm_after(after, std::move(fire));
+  s.deadline(timer) = clock_->wall_now() + after;
 }
 
 void Supervisor::Impl::on_timer(const std::string& id, policy::Timer timer) {
   Session* s = find(id);
   if (!s) return;
+  s->deadline(timer).reset();
   switch (timer) {
     case policy::Timer::kill_grace: return feed(*s, policy::event::KillGraceOver{});
     case policy::Timer::backoff: return feed(*s, policy::event::BackoffOver{});
@@ -103,15 +106,23 @@ void Supervisor::Impl::forget_session(const std::string& id) {
 // sessions() may run on any thread, so what it returns is copied here as a session changes
 // (after each transition, and where the few fields outside the machine change).
 void Supervisor::Impl::publish(const Session& s) {
-  SessionView view{s.id,
-                   s.agent_group_id,
-                   phase_of(s.state.stage),
-                   s.child ? s.child->pid() : 0,
-                   s.state.start_failures,
-                   s.state.backoff_until,
-                   s.state.next_due,
-                   s.watched,
-                   s.state.last_error};
+  SessionView view{.session_id = s.id,
+                   .agent_group_id = s.agent_group_id,
+                   .phase = phase_of(s.state),
+                   .pid = s.child ? s.child->pid() : 0,
+                   .start_failures = s.state.start_failures,
+                   .backoff_until = s.state.backoff_until,
+                   .next_due = s.state.next_due,
+                   .watched = s.watched,
+                   .last_error = s.state.last_error,
+                   .paused = s.state.paused};
+  if (s.child) view.container_started = s.started_at;
+  for (std::size_t t = 0; t < s.deadlines.size(); ++t) {
+    if (s.deadlines[t] && (!view.next_deadline || *s.deadlines[t] < *view.next_deadline)) {
+      view.next_deadline = s.deadlines[t];
+      view.next_deadline_kind = deadline_kind(static_cast<policy::Timer>(t));
+    }
+  }
   std::lock_guard lock(views_mutex_);
   views_.insert_or_assign(s.id, std::move(view));
 }

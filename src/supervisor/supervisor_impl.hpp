@@ -48,7 +48,8 @@ namespace asio = boost::asio;
 
 using Strand = asio::strand<asio::thread_pool::executor_type>;
 
-Phase phase_of(policy::Stage stage) noexcept;
+Phase phase_of(const policy::SessionState& state) noexcept;
+DeadlineKind deadline_kind(policy::Timer timer) noexcept;
 EventKind event_kind(policy::Notice notice) noexcept;
 
 // Pool threads run at a lower priority than the caller's (see lower_this_threads_priority).
@@ -73,6 +74,8 @@ struct Session {
   // Indexed by policy::Timer; each made when first armed (most sessions arm none of them,
   // and at 10,000 sessions the timers were a third of the supervisor's memory).
   std::array<std::unique_ptr<Clock::Timer>, 5> timers;
+  // When each armed timer fires (wall clock, as of its arming), for the view; unset when not armed.
+  std::array<std::optional<TimePoint>, 5> deadlines;
 
   // The container, while any process of it lives: ours (`child`, its first process, until it
   // exits), or an orphan of a supervisor that died, adopted to be stopped (`orphan`). With a
@@ -109,6 +112,7 @@ struct Session {
 
   bool has_container() const { return child || orphan || ending; }
   std::unique_ptr<Clock::Timer>& timer(policy::Timer t) { return timers[static_cast<std::size_t>(t)]; }
+  std::optional<TimePoint>& deadline(policy::Timer t) { return deadlines[static_cast<std::size_t>(t)]; }
 };
 
 class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {

@@ -704,5 +704,101 @@ TEST(SessionMachine, ASecondStopKillsAtOnce) {
   EXPECT_TRUE(all_of<action::Signal>(actions).front().kill);
 }
 
+// --- pause (an operator's, through the registry) ----------------------------------------------
+
+TEST(SessionMachine, APauseStopsTheContainerKeepsItsMessagesTriesAndStartsNothingUntilResumed) {
+  Row r;
+  r.start_container();
+  r.feed(r.done());
+  auto actions = r.feed(event::Paused{});
+  EXPECT_TRUE(said(actions, Notice::session_paused));
+  auto stopped = said(actions, Notice::container_stopped);
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(stopped->reason, "paused");
+  ASSERT_TRUE(has<action::Signal>(actions));
+  EXPECT_FALSE(all_of<action::Signal>(actions).front().kill);  // SIGTERM first...
+  EXPECT_EQ(armed(actions, Timer::kill_grace), 10s);           // ...SIGKILL after the grace
+  r.feed(event::Exited{"killed by signal 15", false});
+  auto check = check_of(r.feed(event::Ended{}));
+  ASSERT_TRUE(check);
+  EXPECT_TRUE(check->cleanup);
+  EXPECT_FALSE(check->retry_orphans);  // the interrupted message keeps its tries
+  auto cleanup = r.done();
+  cleanup.cleanup = true;
+  actions = r.feed(cleanup);
+  EXPECT_FALSE(said(actions, Notice::session_backoff)) << "a pause is no bad run";
+  EXPECT_EQ(r.state().start_failures, 0);
+  auto after = check_of(actions);
+  ASSERT_TRUE(after);  // its acks are still synced...
+  EXPECT_FALSE(after->may_start);  // ...but nothing starts
+
+  // Work due while paused: no start, and no due timer that would only wake it for nothing.
+  auto due = r.done();
+  due.start_ready = true;  // a check dispatched before the pause handed the lock over
+  due.next_due = r.wall() + 5min;
+  actions = r.feed(due);
+  EXPECT_FALSE(has<action::Spawn>(actions));
+  EXPECT_FALSE(armed(actions, Timer::due));
+  EXPECT_EQ(r.state().stage, Stage::idle);
+  auto triggered = check_of(r.feed(event::Triggered{}));
+  ASSERT_TRUE(triggered);
+  EXPECT_FALSE(triggered->may_start);
+  r.feed(r.done());
+
+  actions = r.feed(event::Resumed{});
+  EXPECT_TRUE(said(actions, Notice::session_resumed));
+  auto resumed = check_of(actions);
+  ASSERT_TRUE(resumed);
+  EXPECT_TRUE(resumed->may_start);
+  auto ready = r.done();
+  ready.start_ready = true;
+  EXPECT_TRUE(has<action::Spawn>(r.feed(ready)));
+}
+
+TEST(SessionMachine, APauseEndsABackoffAndIsSaidOnce) {
+  Row r;
+  r.start_container();
+  r.feed(r.done());
+  r.end_run();
+  ASSERT_EQ(r.state().stage, Stage::backing_off);
+  auto actions = r.feed(event::Paused{});
+  EXPECT_EQ(r.state().stage, Stage::idle);
+  EXPECT_FALSE(r.state().backoff_until);
+  bool cancelled = false;
+  for (const auto& c : all_of<action::Cancel>(actions)) cancelled |= c.timer == Timer::backoff;
+  EXPECT_TRUE(cancelled);
+  EXPECT_TRUE(r.feed(event::Paused{}).empty()) << "a second listing that says paused changes nothing";
+  EXPECT_TRUE(r.feed(event::Resumed{}).size() > 0);
+  EXPECT_TRUE(r.feed(event::Resumed{}).empty());
+}
+
+TEST(SessionMachine, AContainerKilledAsStuckWhilePausedIsStillABadRun) {
+  Row r;
+  r.start_container();
+  r.feed(r.looked(heartbeat_at(r.wall()), true));
+  r.advance(31min);
+  r.feed(event::Triggered{});
+  r.feed(r.looked(heartbeat_at(r.wall() - 31min), true));
+  ASSERT_EQ(r.state().stage, Stage::stopping);  // killed at the ceiling
+  r.feed(event::Paused{});
+  r.feed(event::Exited{"killed by signal 15", false});
+  auto check = check_of(r.feed(event::Ended{}));
+  ASSERT_TRUE(check);
+  EXPECT_TRUE(check->retry_orphans) << "its stuck message's try counts";
+}
+
+TEST(SessionMachine, APausedSessionIsStillStoppedByTheSupervisorsStop) {
+  Row r;
+  r.feed(event::Paused{});
+  r.stop();
+  EXPECT_FALSE(stop_waits_for(r.state()));
+  Row running;
+  running.start_container();
+  running.feed(running.done());
+  running.feed(event::Paused{});
+  running.stop();
+  EXPECT_TRUE(stop_waits_for(running.state()));
+}
+
 }  // namespace
 }  // namespace hostsweep::policy

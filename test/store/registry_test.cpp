@@ -152,6 +152,51 @@ TEST_F(RegistryTest, RowsWithNullStatusAreActiveAsBefore) {
   EXPECT_TRUE(listing.bad_rows.empty());
 }
 
+TEST_F(RegistryTest, APausedSessionIsListedAsSupervisedAndResumedActive) {
+  EXPECT_TRUE(store::set_session_paused(data, "s3", true));
+  EXPECT_FALSE(store::set_session_paused(data, "s3", true)) << "already paused: nothing written";
+  auto listing = store::list_sessions_checked(data, true);
+  ASSERT_EQ(ids(listing.sessions), (std::vector<std::string>{"s1", "s3"}));
+  EXPECT_FALSE(listing.sessions[0].record.paused());
+  EXPECT_TRUE(listing.sessions[1].record.paused());
+  EXPECT_EQ(listing.sessions[1].record.status, "paused");
+  EXPECT_TRUE(store::set_session_paused(data, "s3", false));
+  EXPECT_FALSE(store::set_session_paused(data, "s3", false));
+  EXPECT_EQ(store::find_session(data, "s3").record.status, "active");
+
+  // A NULL status is active (as listed), and pausable.
+  SQLite::Database db(data.registry().string(), SQLite::OPEN_READWRITE);
+  db.exec("UPDATE sessions SET status = NULL WHERE id = 's1'");
+  EXPECT_TRUE(store::set_session_paused(data, "s1", true));
+  EXPECT_TRUE(store::find_session(data, "s1").record.paused());
+}
+
+TEST_F(RegistryTest, PausingAnUnsupervisedOrUnknownSessionIsRefusedAndChangesNothing) {
+  insert("s7"s, "group"s, "closed");
+  std::filesystem::create_directories(data.sessions_root() / "group" / "s7");
+  SQLite::Database(data.sessions_root() / "group" / "s7" / "inbound.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  auto error_of = [&](const char* id, bool paused) -> std::optional<Error> {
+    try {
+      store::set_session_paused(data, id, paused);
+    } catch (const Error& e) {
+      return e;
+    }
+    return std::nullopt;
+  };
+  auto closed = error_of("s7", true);
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->code(), Errc::invalid_argument);
+  EXPECT_NE(std::string(closed->what()).find("session \"s7\" is not supervised (its status is \"closed\")"), std::string::npos)
+      << closed->what();
+  EXPECT_EQ(store::find_session(data, "s7").record.status, "closed");
+  auto unknown = error_of("nope", true);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->code(), Errc::not_found);
+  auto bad = error_of("../x", false);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->code(), Errc::invalid_argument);
+}
+
 TEST_F(RegistryTest, FindSessionGivesOneClearErrorForABadRow) {
   const auto null_group = insert("s4"s, std::nullopt);
   const auto bad_group = insert("s5"s, "../../etc"s);

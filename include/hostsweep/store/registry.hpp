@@ -15,13 +15,22 @@
 
 namespace hostsweep::store {
 
+// A registry row's status: `active` sessions are supervised; `paused` ones are supervised with
+// no container (pause_session); any other value (a reference installation's `closed`, say) is
+// not supervised at all.
+inline constexpr std::string_view kSessionActive = "active";
+inline constexpr std::string_view kSessionPaused = "paused";
+
 struct SessionRecord {
   std::string id;
   std::string agent_group_id;
-  std::string status;            // `active` sessions are supervised
+  std::string status;            // kSessionActive, kSessionPaused, or another: see above
   std::string container_status;  // stopped | running | backing_off (informational)
   std::optional<std::string> last_active;
   std::string created_at;
+
+  bool supervised() const { return status == kSessionActive || status == kSessionPaused; }
+  bool paused() const { return status == kSessionPaused; }
 };
 
 struct Session {
@@ -63,18 +72,26 @@ struct SessionListing {
   std::vector<Error> bad_rows;
 };
 
-// The sessions in the registry (only the rows whose status is `active` when asked), ordered
-// by id. A row is bad, skipped and reported when its session id is NULL or not text, when
-// its session id or agent group id is invalid (PROTOCOL.md invariant 4: never followed
+// The sessions in the registry (only the supervised rows, `active` or `paused`, when asked),
+// ordered by id. A row is bad, skipped and reported when its session id is NULL or not text,
+// when its session id or agent group id is invalid (PROTOCOL.md invariant 4: never followed
 // outside the data directory), or when an earlier row has the same session id (the first row
-// inserted is the session; find_session agrees). With active_only, rows that are not active
-// are neither listed nor judged.
+// inserted is the session; find_session agrees). With supervised_only, the other rows are
+// neither listed nor judged.
 // Throws only for the registry as a whole: Error(not_found) when DATA_DIR has no registry,
 // Error(corrupt_file | io_error) when it cannot be read.
-SessionListing list_sessions_checked(const DataDir& data, bool active_only);
+SessionListing list_sessions_checked(const DataDir& data, bool supervised_only);
 
 // list_sessions_checked without the bad rows, for callers that do not report them.
-std::vector<Session> list_sessions(const DataDir& data, bool active_only);
+std::vector<Session> list_sessions(const DataDir& data, bool supervised_only);
+
+// Pauses (`paused` true) or resumes a session: its registry row's status becomes `paused` or
+// `active`, in one transaction. A supervisor watching the registry stops a paused session's
+// container (its interrupted message keeps its tries) and starts none until it is resumed; its
+// messages wait. Returns false when the session was already so (nothing is written).
+// Error(invalid_argument | not_found | corrupt_file) as find_session; Error(invalid_argument)
+// when its status is neither `active` nor `paused` (the row is not supervised at all).
+bool set_session_paused(const DataDir& data, std::string_view session_id, bool paused);
 
 // One session by id: validates the id, looks it up, checks that its directory is a session.
 // Error(invalid_argument | not_found | corrupt_file) with a message that names what is wrong;

@@ -16,7 +16,7 @@ enum class EventKind {
   container_start_failed,  // reason
   container_exited,        // pid, exit, stderr_tail
   container_killed,        // pid, reason: ceiling | claim-stuck | shutdown | orphan; late_by: past the deadline by
-  container_stopped,       // pid, reason: idle (no claim, nothing due, silent past idle-timeout)
+  container_stopped,       // pid, reason: idle (no claim, nothing due, silent past idle-timeout) | paused
   message_completed,       // message_id
   message_failed,          // message_id, reason (container-reported, or max tries)
   message_retried,         // message_id, tries, delay
@@ -38,6 +38,8 @@ enum class EventKind {
   container_output,        // container-log = journal: pid, stream, line
   session_unknown,         // request_check(session_id) named no session, even after a registry reload; reason: why
   container_cleaned_up,    // after a container's end, its cleanup committed; duration: since its exit was observed
+  session_paused,          // the registry says paused: its container is stopped, nothing starts
+  session_resumed,         // the registry says active again
 };
 
 // "container.started", "message.retried", ...

@@ -68,19 +68,37 @@ enum class stop_errc {
 const boost::system::error_category& stop_category() noexcept;
 boost::system::error_code make_error_code(stop_errc e) noexcept;
 
-enum class Phase { idle, running, stopping, backing_off };
+// paused: an operator paused the session (store::pause_session) and no container of it is
+// left; while one is being stopped, it is `stopping` (SessionView::paused tells both).
+enum class Phase { idle, running, stopping, backing_off, paused };
 const char* to_string(Phase phase) noexcept;
+
+// The timer a session waits on next: what happens when it fires.
+enum class DeadlineKind {
+  due,         // a message becomes due: a container is started
+  liveness,    // the running container is judged: killed if stuck, stopped if idle
+  kill_grace,  // the container being stopped is killed (SIGKILL) if still there
+  backoff,     // the start backoff ends
+  retry,       // the session is looked at again (a failed check, a lock held elsewhere, a problem to confirm)
+};
+const char* to_string(DeadlineKind kind) noexcept;
 
 struct SessionView {
   std::string session_id;
   std::string agent_group_id;
   Phase phase = Phase::idle;
-  int pid = 0;
+  int pid = 0;  // our container's first process (0: none, or an orphan being stopped)
   int start_failures = 0;
   std::optional<TimePoint> backoff_until;
   std::optional<TimePoint> next_due;
   bool watched = false;
   std::string last_error;  // the session's current error ("" when none)
+  bool paused = false;     // paused in the registry
+  std::optional<TimePoint> container_started;  // when our container started (wall clock), while it lives
+  // The earliest timer armed for the session (wall clock; a steady deadline as of when it was
+  // armed), and what it does.
+  std::optional<TimePoint> next_deadline;
+  DeadlineKind next_deadline_kind = DeadlineKind::due;
 };
 
 class Supervisor {
