@@ -14,6 +14,8 @@
 namespace hostsweep::cli {
 
 void add_session_command(CLI::App& app);
+// `session pause` and `session resume`, under the `session` subcommand.
+void add_pause_commands(CLI::App& session);
 void add_enqueue_command(CLI::App& app);
 void add_status_command(CLI::App& app, int& exit_code);
 void add_explain_command(CLI::App& app);

@@ -1,10 +1,15 @@
 // `hostsweep status` and `hostsweep explain`: the commands that only read.
+#include <unistd.h>
+
 #include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "control_protocol.hpp"
+#include "ops/control_socket.hpp"
 #include "store/inbound_store.hpp"
 #include "store/outbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
@@ -58,14 +63,15 @@ void write_status_json(JsonWriter& json, const SessionStatus& s, TimePoint now) 
 }
 
 void print_status_table(const std::vector<SessionStatus>& rows, TimePoint now) {
-  constexpr auto kRow = "{:<28} {:<14} {:<9} {:>7} {:>4} {:>9} {:>6} {:>6}  {:<32} {}\n";
-  std::cout << fmt::format(kRow, "SESSION", "GROUP", "CONTAINER", "PENDING", "DUE", "COMPLETED", "FAILED", "CLAIMS",
+  constexpr auto kRow = "{:<28} {:<14} {:<7} {:<9} {:>7} {:>4} {:>9} {:>6} {:>6}  {:<32} {}\n";
+  std::cout << fmt::format(kRow, "SESSION", "GROUP", "STATUS", "CONTAINER", "PENDING", "DUE", "COMPLETED", "FAILED", "CLAIMS",
                            "NEXT DUE", "HEARTBEAT");
   for (const auto& s : rows) {
     std::string next = s.inbound.next_due
                            ? fmt::format("{} ({})", policy::format_iso8601(*s.inbound.next_due), relative(*s.inbound.next_due, now))
                            : "-";
-    std::cout << fmt::format(kRow, s.record.id, s.record.agent_group_id, s.container_running ? "running" : "stopped",
+    std::cout << fmt::format(kRow, s.record.id, s.record.agent_group_id, escape_text(s.record.status),
+                             s.container_running ? "running" : "stopped",
                              count_of(s.inbound, "pending"), s.inbound.due_ids.size(), count_of(s.inbound, "completed"),
                              count_of(s.inbound, "failed"), s.claims, next,
                              s.heartbeat ? relative(*s.heartbeat, now) : "none");
@@ -198,43 +204,116 @@ void print_plan_json(const store::Session& session, const policy::SweepFacts& fa
   std::cout << json.str() << '\n';
 }
 
+void print_live_table(const LiveStatus& live) {
+  const auto& d = live.daemon;
+  std::cout << fmt::format("daemon pid {} (hostsweep {}), up {}, {}; {} session(s)\n", d.pid, escape_text(d.version),
+                           policy::format_duration(std::max(Duration{0}, std::chrono::duration_cast<Duration>(live.now - d.started))),
+                           d.stopping ? "stopping" : d.ready ? "ready" : "starting (its first sweep is not done)",
+                           live.sessions.size());
+  constexpr auto kRow = "{:<28} {:<14} {:<11} {:>7} {:>9}  {:<48} {:<22} {}\n";
+  std::cout << fmt::format(kRow, "SESSION", "GROUP", "PHASE", "PID", "UPTIME", "NEXT DEADLINE", "BACKOFF UNTIL", "ERROR");
+  for (const auto& v : live.sessions) {
+    std::string uptime = v.container_started
+                             ? policy::format_duration(std::max(Duration{0}, std::chrono::duration_cast<Duration>(
+                                                                                live.now - *v.container_started)))
+                             : "-";
+    std::string next = v.next_deadline ? fmt::format("{} ({})", relative(*v.next_deadline, live.now),
+                                                     deadline_meaning(v.next_deadline_kind))
+                                        : "-";
+    std::cout << fmt::format(kRow, escape_text(v.session_id), escape_text(v.agent_group_id), supervisor::to_string(v.phase),
+                             v.pid ? std::to_string(v.pid) : "-", uptime, next,
+                             v.backoff_until ? relative(*v.backoff_until, live.now) : "-",
+                             v.last_error.empty() ? "-" : escape_text(v.last_error));
+  }
+}
+
+// Once: from the daemon when one answers on the control socket (unless `files`), else from the
+// files, saying so.
+void show_status(const store::DataDir& data, bool json, bool files, int& exit_code) {
+  std::string why_not = "--files";
+  if (!files) {
+    if (auto reply = ops::ask_control_socket(data.control_socket(), status_request(), std::chrono::seconds(5), why_not)) {
+      // A daemon that answers nonsense is an error (exit 5), not a reason to read the files.
+      auto live = parse_status_reply(*reply);
+      if (json) {
+        JsonWriter w;
+        w.begin_object().field("source", "daemon");
+        write_live_status_fields(w, live);
+        w.end_object();
+        std::cout << w.str() << '\n';
+      } else {
+        print_live_table(live);
+      }
+      return;
+    }
+  }
+  const TimePoint now = policy::now_utc();
+  std::vector<SessionStatus> rows;
+  // One bad registry row or unreadable session is reported and skipped; the others are
+  // still shown. The messages may quote what a container wrote: escaped.
+  auto listing = store::list_sessions_checked(data, false);
+  for (const auto& bad : listing.bad_rows) {
+    std::cerr << "hostsweep: error: " << escape_text(bad.what()) << '\n';
+    exit_code = exit_code_for(bad.code());
+  }
+  for (const auto& session : listing.sessions) {
+    try {
+      rows.push_back(read_status(session, now));
+    } catch (const Error& e) {
+      std::cerr << "hostsweep: error: session " << session.record.id << ": " << escape_text(e.what()) << '\n';
+      exit_code = exit_code_for(e.code());
+    }
+  }
+  const std::string source = files ? std::string("the session files (--files)")
+                                   : fmt::format("the session files: no daemon answers on {} ({})",
+                                                 data.control_socket().string(), why_not);
+  if (json) {
+    JsonWriter w;
+    w.begin_object().field("source", "files").field("note", source).field("now", policy::format_iso8601(now));
+    w.key("sessions").begin_array();
+    for (const auto& row : rows) write_status_json(w, row, now);
+    w.end_array().end_object();
+    std::cout << w.str() << '\n';
+  } else {
+    std::cout << "from " << escape_text(source) << '\n';
+    print_status_table(rows, now);
+  }
+}
+
 }  // namespace
 
 void add_status_command(CLI::App& app, int& exit_code) {
   struct Options {
     std::string data_dir;
     bool json = false;
+    bool files = false;
+    bool watch = false;
+    std::string interval = "2s";
   };
   auto opts = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("status", "show every session: messages by status, due work, claims, heartbeat");
+  auto* cmd = app.add_subcommand(
+      "status",
+      "every session: from the running daemon, its phase, container, next deadline and error; without one, from the "
+      "files, its messages by status, due work, claims and heartbeat");
   add_data_dir_option(*cmd, opts->data_dir);
   cmd->add_flag("--json", opts->json, "one JSON object on stdout");
+  cmd->add_flag("--files", opts->files, "read the session files even when a daemon answers");
+  cmd->add_flag("--watch", opts->watch, "print it again every --interval, until interrupted");
+  cmd->add_option("--interval", opts->interval, "how often --watch refreshes")->capture_default_str();
   cmd->callback([opts, &exit_code] {
-    const TimePoint now = policy::now_utc();
-    std::vector<SessionStatus> rows;
-    // One bad registry row or unreadable session is reported and skipped; the others are
-    // still shown. The messages may quote what a container wrote: escaped.
-    auto listing = store::list_sessions_checked(store::DataDir(opts->data_dir), false);
-    for (const auto& bad : listing.bad_rows) {
-      std::cerr << "hostsweep: error: " << escape_text(bad.what()) << '\n';
-      exit_code = exit_code_for(bad.code());
+    const auto interval = policy::parse_duration(opts->interval);
+    if (!interval || *interval < std::chrono::milliseconds(100)) {
+      throw Error(Errc::invalid_argument, fmt::format("--interval {}: a duration of at least 100ms", opts->interval));
     }
-    for (const auto& session : listing.sessions) {
-      try {
-        rows.push_back(read_status(session, now));
-      } catch (const Error& e) {
-        std::cerr << "hostsweep: error: session " << session.record.id << ": " << escape_text(e.what()) << '\n';
-        exit_code = exit_code_for(e.code());
-      }
-    }
-    if (opts->json) {
-      JsonWriter json;
-      json.begin_object().field("now", policy::format_iso8601(now)).key("sessions").begin_array();
-      for (const auto& row : rows) write_status_json(json, row, now);
-      json.end_array().end_object();
-      std::cout << json.str() << '\n';
-    } else {
-      print_status_table(rows, now);
+    const store::DataDir data(opts->data_dir);
+    if (!opts->watch) return show_status(data, opts->json, opts->files, exit_code);
+    const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+    for (;;) {
+      if (terminal) std::cout << "\x1b[H\x1b[2J";  // from the top of a cleared screen
+      int ignored = 0;  // a watch goes on through a broken session, which each frame says
+      show_status(data, opts->json, opts->files, ignored);
+      std::cout.flush();
+      std::this_thread::sleep_for(*interval);
     }
   });
 }

@@ -41,7 +41,8 @@ bool recorded_container_alive(const store::SessionFiles& files) {
 Error container_runs(const std::string& session) {
   return Error(Errc::io_error,
                fmt::format("session \"{}\" has a running container, which owns outbound.db where the failure is "
-                           "recorded: retry once it has stopped",
+                           "recorded: retry once it has stopped (`hostsweep session pause --wait` stops it; "
+                           "`session resume` after the retry)",
                            session));
 }
 

@@ -5,8 +5,10 @@
 //
 // Under systemd (NOTIFY_SOCKET) it says READY=1 after the first sweep, a STATUS= line at
 // each sweep and STOPPING=1 at a signal, and pings the watchdog from this loop. With
-// --metrics-listen it serves /metrics, /healthz and /readyz on the same loop.
+// --metrics-listen it serves /metrics, /healthz and /readyz on the same loop, and it always
+// answers on its control socket (DATA_DIR/run/control.sock: `hostsweep status`, the verbs).
 #include <signal.h>
+#include <unistd.h>
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -19,10 +21,12 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "control_protocol.hpp"
 #include "event_log.hpp"
 #include "hostsweep/error.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "hostsweep/supervisor/supervisor.hpp"
+#include "ops/control_socket.hpp"
 #include "ops/http_server.hpp"
 #include "ops/metrics.hpp"
 #include "ops/systemd_notify.hpp"
@@ -111,6 +115,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
       watchdog->start();
     }
     std::optional<ops::HttpServer> http;
+    std::optional<ops::ControlServer> control;
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
                                                                                int signo) {
       if (ec) return;
@@ -132,6 +137,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
         }
         if (watchdog) watchdog->stop();
         if (http) http->stop();
+        if (control) control->stop();
         signals.cancel();
       });
       signals.async_wait(on_signal);
@@ -162,6 +168,33 @@ void add_run_command(CLI::App& app, int& exit_code) {
                                       .ready = [&] { return ready && !stopping; }});
       http->start();
       log.note("metrics.listening", fmt::format("http://{}/metrics (and /healthz, /readyz)", http->local_address().to_string()));
+    }
+    // The control socket, in the run directory start() made ours: status says "stopping" while
+    // a stop runs, so it is closed only when the stop has completed. A daemon without it still
+    // supervises (status then reads the files), so a failure here is said, not fatal.
+    const store::DataDir data(config.data_dir);
+    const DaemonFacts facts{.pid = static_cast<int>(::getpid()),
+                            .data_dir = data.root().string(),
+                            .version = HOSTSWEEP_VERSION,
+                            .started = policy::now_utc()};
+    try {
+      ControlActions actions{.daemon =
+                                 [&] {
+                                   DaemonFacts now = facts;
+                                   now.ready = ready;
+                                   now.stopping = stopping;
+                                   return now;
+                                 },
+                             .sessions = [&] { return supervisor.sessions(); },
+                             .reload = [&] { supervisor.reload_registry(); }};
+      const ops::ControlLimits limits;
+      control.emplace(
+          io.get_executor(), data.control_socket(),
+          [actions](std::string_view request) { return answer_control_request(request, actions, policy::now_utc()); },
+          control_request_too_long(limits.max_request_bytes), limits);
+      control->start();
+    } catch (const std::exception& e) {
+      log.note("control.unavailable", fmt::format("{}: `hostsweep status` reads the files instead", e.what()), true);
     }
     io.run();
     if (abandoned) exit_code = 1;

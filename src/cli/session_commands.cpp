@@ -36,6 +36,7 @@ void add_session_command(CLI::App& app) {
                                          template_dir);
     std::cout << created.record.id << '\n';
   });
+  add_pause_commands(*session);
 }
 
 void add_enqueue_command(CLI::App& app) {

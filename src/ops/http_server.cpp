@@ -1,5 +1,7 @@
 #include "ops/http_server.hpp"
 
+#include "ops/listener.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -22,17 +24,11 @@ using tcp = asio::ip::tcp;
 class Connection;
 
 struct HttpServer::State {
-  State(asio::any_io_executor ex, HttpEndpoints e, HttpLimits l)
-      : executor(ex), acceptor(ex), retry_timer(ex), endpoints(std::move(e)), limits(l) {}
+  State(asio::any_io_executor ex, HttpEndpoints e, HttpLimits l) : listener(ex), endpoints(std::move(e)), limits(l) {}
 
-  asio::any_io_executor executor;
-  tcp::acceptor acceptor;
-  asio::steady_timer retry_timer;  // after an accept error (EMFILE), so that it is no busy loop
+  Listener<tcp, Connection> listener;
   HttpEndpoints endpoints;
   HttpLimits limits;
-  bool stopped = false;
-  std::uint64_t next_id = 0;
-  std::map<std::uint64_t, std::weak_ptr<Connection>> connections;
 };
 
 namespace {
@@ -59,7 +55,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         buffer_(state->limits.max_header_bytes + 1024),
         state_(std::move(state)),
         id_(id) {}
-  ~Connection() { state_->connections.erase(id_); }
+  ~Connection() { state_->listener.connections.erase(id_); }
 
   void start() { read(); }
 
@@ -80,7 +76,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void on_read(beast::error_code ec) {
-    if (state_->stopped || ec == http::error::end_of_stream || ec == beast::error::timeout ||
+    if (state_->listener.stopped || ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted) {
       return close();
     }
@@ -124,7 +120,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     response_.prepare_payload();
     stream_.expires_after(state_->limits.timeout);
     http::async_write(stream_, response_, [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-      if (ec || self->state_->stopped) return self->close();
+      if (ec || self->state_->listener.stopped) return self->close();
       if (self->refused_) return self->linger();
       if (!keep_alive) return self->close();
       self->read();
@@ -144,7 +140,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void drain() {
     stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
       self->drained_ += n;
-      if (ec || self->state_->stopped || self->drained_ > kMaxDrain) return self->close();
+      if (ec || self->state_->listener.stopped || self->drained_ > kMaxDrain) return self->close();
       self->drain();
     });
   }
@@ -162,43 +158,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t id_;
 };
 
-namespace {
-
-void accept(const std::shared_ptr<HttpServer::State>& state) {
-  state->acceptor.async_accept([state](const boost::system::error_code& ec, tcp::socket socket) {
-    if (state->stopped || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      // Out of descriptors, most likely: try again shortly instead of spinning.
-      state->retry_timer.expires_after(std::chrono::milliseconds(100));
-      state->retry_timer.async_wait([state](const boost::system::error_code& e) {
-        if (!e && !state->stopped) accept(state);
-      });
-      return;
-    }
-    if (state->connections.size() >= state->limits.max_connections) {
-      boost::system::error_code ignored;
-      socket.close(ignored);  // over the limit: refused at once, the others keep their turn
-    } else {
-      auto id = state->next_id++;
-      auto connection = std::make_shared<Connection>(std::move(socket), state, id);
-      state->connections[id] = connection;
-      connection->start();
-    }
-    accept(state);
-  });
-}
-
-}  // namespace
-
 HttpServer::HttpServer(asio::any_io_executor executor, const ListenAddress& where, HttpEndpoints endpoints,
                        HttpLimits limits)
     : state_(std::make_shared<State>(executor, std::move(endpoints), limits)) {
   try {
     tcp::endpoint endpoint(asio::ip::make_address(where.host), where.port);
-    state_->acceptor.open(endpoint.protocol());
-    state_->acceptor.set_option(asio::socket_base::reuse_address(true));
-    state_->acceptor.bind(endpoint);
-    state_->acceptor.listen(asio::socket_base::max_listen_connections);
+    auto& acceptor = state_->listener.acceptor;
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
   } catch (const boost::system::system_error& e) {
     throw std::runtime_error(fmt::format("metrics-listen {}: {}", where.to_string(), e.code().message()));
   }
@@ -208,28 +177,17 @@ HttpServer::~HttpServer() { stop(); }
 
 ListenAddress HttpServer::local_address() const {
   boost::system::error_code ec;
-  auto endpoint = state_->acceptor.local_endpoint(ec);
+  auto endpoint = state_->listener.acceptor.local_endpoint(ec);
   return {endpoint.address().to_string(), endpoint.port()};
 }
 
 void HttpServer::start() {
-  state_->stopped = false;
-  accept(state_);
+  state_->listener.stopped = false;
+  accept_connections<Connection>(state_, state_->limits.max_connections, [](tcp::socket&) { return true; });
 }
 
-void HttpServer::stop() {
-  if (state_->stopped) return;
-  state_->stopped = true;
-  boost::system::error_code ec;
-  state_->acceptor.close(ec);
-  state_->retry_timer.cancel();
-  // Closing cancels each connection's read or write; its handler then lets it go.
-  auto open = state_->connections;
-  for (auto& [id, weak] : open) {
-    if (auto c = weak.lock()) c->close();
-  }
-}
+void HttpServer::stop() { state_->listener.stop(); }
 
-std::size_t HttpServer::open_connections() const { return state_->connections.size(); }
+std::size_t HttpServer::open_connections() const { return state_->listener.connections.size(); }
 
 }  // namespace hostsweep::ops

@@ -230,6 +230,12 @@ void Supervisor::Impl::post_sweep() {
   });
 }
 
+void Supervisor::Impl::post_reload() {
+  asio::post(home_, [weak = weak_from_this()] {
+    if (auto self = weak.lock(); self && self->instance_) self->reload_registry(false);
+  });
+}
+
 void Supervisor::Impl::post_check(std::string id) {
   asio::post(home_, [weak = weak_from_this(), id = std::move(id)] {
     if (auto self = weak.lock()) self->check_requested(id);
@@ -366,6 +372,7 @@ Supervisor::executor_type Supervisor::get_executor() const noexcept { return imp
 void Supervisor::start() { impl_->start(); }
 void Supervisor::request_check(const std::string& session_id) { impl_->post_check(session_id); }
 void Supervisor::sweep_now() { impl_->post_sweep(); }
+void Supervisor::reload_registry() { impl_->post_reload(); }
 void Supervisor::initiate_stop(StopHandler handler) { impl_->post_stop(std::move(handler)); }
 bool Supervisor::stop_abandoned_work() const { return impl_->stop_abandoned_work(); }
 std::vector<SessionView> Supervisor::sessions() const { return impl_->views(); }

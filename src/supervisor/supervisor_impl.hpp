@@ -125,6 +125,7 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   // Any thread: these post onto home_ (start claims the data directory first, where it is called).
   void start();
   void post_sweep();
+  void post_reload();
   void post_check(std::string id);
   void post_stop(StopHandler handler);
   // Any thread: no event is delivered once this has returned (save one being delivered).

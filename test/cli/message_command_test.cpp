@@ -115,12 +115,14 @@ TEST_F(MessageRetryCli, ARunningContainerRefusesTheRetry) {
                           {.container = os::self_identity(), .started_at = policy::now_utc(), .supervisor = os::self_identity()});
   expect_one_error(retry("m1"), 1,
                    "session \"s1\" has a running container, which owns outbound.db where the failure is recorded: "
-                   "retry once it has stopped");
+                   "retry once it has stopped (`hostsweep session pause --wait` stops it; `session resume` after the "
+                   "retry)");
   // A dead supervisor's container still alive under a free lock is refused the same way.
   held.reset();
   expect_one_error(retry("m1"), 1,
                    "session \"s1\" has a running container, which owns outbound.db where the failure is recorded: "
-                   "retry once it has stopped");
+                   "retry once it has stopped (`hostsweep session pause --wait` stops it; `session resume` after the "
+                   "retry)");
   EXPECT_EQ(row("m1"), "failed 4 2026-03-08T12:00:00.000Z");
   EXPECT_EQ(acks("m1"), 1);
 

@@ -31,7 +31,12 @@ TEST(Pause, APausedSessionsContainerIsStoppedItsMessageWaitsAndResumeCompletesIt
   auto id = h.enqueue("s1");
   ASSERT_TRUE(h.wait_for([&] { return !store::read_outbound(s.files).acks.empty(); })) << h.story();
 
-  // While it runs, the live view says what runs and what it waits for.
+  // While it runs, the live view says what runs and what it waits for (its liveness deadline,
+  // once a check after its start has returned).
+  ASSERT_TRUE(h.wait_for([&] {
+    auto v = view_of(h, "s1");
+    return v && v->next_deadline.has_value();
+  })) << h.story();
   auto running = view_of(h, "s1");
   ASSERT_TRUE(running);
   EXPECT_EQ(running->phase, Phase::running);

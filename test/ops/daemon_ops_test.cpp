@@ -9,6 +9,9 @@
 #include <regex>
 #include <thread>
 
+#include <fmt/format.h>
+
+#include "hostsweep/store/messages.hpp"
 #include "store/inbound_store.hpp"
 #include "hostsweep/store/registry.hpp"
 #include "ops/ops_support.hpp"
@@ -160,6 +163,110 @@ TEST(DaemonOps, ABadMetricsListenIsBadInput) {
   Reaper reaper{pid};
   EXPECT_EQ(wait_exit(pid), 2);
   EXPECT_NE(read_file(log).find("--metrics-listen: \"localhost:80\" is not ADDRESS:PORT"), std::string::npos) << read_file(log);
+}
+
+// The operator's day with a live daemon: `status` asks it (phase, pid, uptime, the next deadline),
+// `session pause --wait` returns once it has stopped the container (the message keeps its tries),
+// `session resume --wait` once it has resumed (the message completes), `status --watch` keeps
+// refreshing; once the daemon is gone, `status` reads the files and says so, and a pause is
+// written for the next daemon.
+TEST(DaemonOps, StatusAsksTheLiveDaemonAndPauseAndResumeActThroughIt) {
+  TempDir tmp;
+  store::DataDir data(tmp.path() / "data");
+  auto s1 = store::create_session(data, "g", std::string("s1"), policy::now_utc());
+  store::create_session(data, "g", std::string("s2"), policy::now_utc());
+  write_file(s1.files.dir() / ".fake-agent", "hang-after-claim\nnormal\n");
+  auto log = tmp.path() / "daemon.log";
+  pid_t pid = spawn_with_env(HOSTSWEEP_CLI_PATH,
+                             {"run", "--data-dir", data.root().string(), "--sweep-interval", "1h", "--agent-command",
+                              fake_agent(), "--claim-tolerance", "10m", "--startup-grace", "10m"},
+                             log, {});
+  Reaper reaper{pid};
+  ASSERT_GT(pid, 0);
+  auto hostsweep = [](std::vector<std::string> args) { return run_program(HOSTSWEEP_CLI_PATH, args); };
+  const std::string dir = data.root().string();
+  auto id = store::enqueue(s1.files, {.content = "hello"}, policy::now_utc()).id;
+  const std::string s1_running = R"("id":"s1","agent_group_id":"g","phase":"running","paused":false,"pid":)";
+  ProgramResult status;
+  ASSERT_TRUE(eventually([&] {
+    status = hostsweep({"status", "--data-dir", dir, "--json"});
+    // Its deadline once the check after its start has returned.
+    return status.out.find(s1_running) != std::string::npos &&
+           status.out.find("\"next_deadline_kind\":\"liveness\"") != std::string::npos;
+  })) << status.out << status.err << read_file(log);
+  EXPECT_EQ(status.out.rfind("{\"source\":\"daemon\"", 0), 0u) << status.out;
+  EXPECT_NE(status.out.find(fmt::format("\"daemon\":{{\"pid\":{},", pid)), std::string::npos) << status.out;
+  auto table = hostsweep({"status", "--data-dir", dir});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find(fmt::format("daemon pid {} ", pid)), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("(liveness: kill if stuck, stop if idle)"), std::string::npos) << table.out;
+
+  auto paused = hostsweep({"session", "pause", "--data-dir", dir, "s1", "--wait"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.out << paused.err << read_file(log);
+  EXPECT_NE(paused.out.find("session s1 paused; the daemon stops its container"), std::string::npos) << paused.out;
+  EXPECT_NE(paused.out.find("session s1: the daemon has stopped its container"), std::string::npos) << paused.out;
+  status = hostsweep({"status", "--data-dir", dir, "--json"});
+  EXPECT_NE(status.out.find(R"("id":"s1","agent_group_id":"g","phase":"paused","paused":true,"pid":0,)"), std::string::npos)
+      << status.out;
+  auto message = store::find_message(s1.files, id);
+  ASSERT_TRUE(message);
+  EXPECT_EQ(message->status, "pending");
+  EXPECT_EQ(message->tries, 0) << "a pause is not the message's fault";
+  auto again = hostsweep({"session", "pause", "--data-dir", dir, "s1"});
+  EXPECT_NE(again.out.find("session s1 was already paused"), std::string::npos) << again.out;
+  EXPECT_NE(read_file(log).find("container.stopped session=s1"), std::string::npos) << read_file(log);
+
+  // --watch prints a frame every interval until it is interrupted.
+  auto watch_log = tmp.path() / "watch.log";
+  pid_t watch = spawn_with_env(HOSTSWEEP_CLI_PATH, {"status", "--data-dir", dir, "--watch", "--interval", "100ms"}, watch_log, {});
+  Reaper watch_reaper{watch};
+  ASSERT_TRUE(eventually([&] {
+    auto text = read_file(watch_log);
+    std::size_t frames = 0;
+    for (auto at = text.find("daemon pid"); at != std::string::npos; at = text.find("daemon pid", at + 1)) ++frames;
+    return frames >= 3;
+  })) << read_file(watch_log);
+  ::kill(watch, SIGINT);
+  EXPECT_EQ(wait_exit(watch), 128 + SIGINT);
+
+  auto resumed = hostsweep({"session", "resume", "--data-dir", dir, "s1", "--wait"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err << read_file(log);
+  EXPECT_NE(resumed.out.find("session s1: the daemon has resumed it"), std::string::npos) << resumed.out;
+  ASSERT_TRUE(eventually([&] {
+    auto m = store::find_message(s1.files, id);
+    return m && m->status == "completed";
+  })) << read_file(log);
+
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid), 0) << read_file(log);
+  auto from_files = hostsweep({"status", "--data-dir", dir});
+  EXPECT_EQ(from_files.exit_code, 0) << from_files.err;
+  EXPECT_EQ(from_files.out.rfind("from the session files: no daemon answers on " + data.control_socket().string() + " (", 0), 0u)
+      << from_files.out;
+  auto offline = hostsweep({"session", "pause", "--data-dir", dir, "s2"});
+  EXPECT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_NE(offline.out.find("session s2 paused; no daemon runs"), std::string::npos) << offline.out;
+  auto json = hostsweep({"status", "--data-dir", dir, "--json"});
+  EXPECT_EQ(json.out.rfind("{\"source\":\"files\"", 0), 0u) << json.out;
+  EXPECT_NE(json.out.find(R"("id":"s2","agent_group_id":"g","status":"paused")"), std::string::npos) << json.out;
+}
+
+TEST(DaemonOps, PauseAndResumeRefuseWhatTheyCannotDo) {
+  TempDir tmp;
+  store::DataDir data(tmp.path() / "data");
+  store::create_session(data, "g", std::string("s1"), policy::now_utc());
+  auto hostsweep = [](std::vector<std::string> args) { return run_program(HOSTSWEEP_CLI_PATH, args); };
+  const std::string dir = data.root().string();
+  auto unknown = hostsweep({"session", "pause", "--data-dir", dir, "nope"});
+  EXPECT_EQ(unknown.exit_code, 3);
+  EXPECT_NE(unknown.err.find("unknown session \"nope\""), std::string::npos) << unknown.err;
+  auto bad = hostsweep({"session", "resume", "--data-dir", dir, "../x"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  auto timeout = hostsweep({"session", "pause", "--data-dir", dir, "s1", "--timeout", "soon"});
+  EXPECT_EQ(timeout.exit_code, 2) << timeout.err;
+  EXPECT_EQ(store::find_session(data, "s1").record.status, "active") << "nothing written for bad input";
+  auto interval = hostsweep({"status", "--data-dir", dir, "--watch", "--interval", "1ms"});
+  EXPECT_EQ(interval.exit_code, 2) << interval.err;
 }
 
 }  // namespace

@@ -128,6 +128,18 @@ TEST(OpsMetrics, StatusLineSummarisesInOneLine) {
   EXPECT_EQ(m.status_line({}), "0 sessions, 0 containers running, 0 backing off, 0 errors");
   m.observe(event(EventKind::session_error, "x"));
   EXPECT_EQ(m.status_line(three_sessions()), "3 sessions, 1 container running, 1 backing off, 1 error");
+  auto with_paused = three_sessions();
+  with_paused.sessions.push_back({.session_id = "d", .phase = Phase::paused, .paused = true});
+  EXPECT_EQ(m.status_line(with_paused), "4 sessions, 1 container running, 1 backing off, 1 paused, 1 error");
+  auto text = m.render(with_paused);
+  EXPECT_EQ(metric_value(text, "hostsweep_sessions{state=\"paused\"}"), 1.0) << text;
+}
+
+TEST(OpsMetrics, APausesStopIsNoIdleStop) {
+  Metrics m;
+  m.observe(event(EventKind::container_stopped, "paused"));
+  m.observe(event(EventKind::container_stopped, "idle"));
+  EXPECT_EQ(metric_value(m.render({}), "hostsweep_container_idle_stops_total"), 1.0);
 }
 
 TEST(OpsMetrics, PromtoolAcceptsTheRendering) {

@@ -69,6 +69,8 @@ class DataDir {
   std::filesystem::path sessions_root() const { return root_ / "sessions"; }
   // The host's own state (locks, holder records), mode 0700: never visible to a container.
   std::filesystem::path run_dir() const { return root_ / "run"; }
+  // The running daemon's control socket (`hostsweep status` and the operator verbs ask it).
+  std::filesystem::path control_socket() const { return run_dir() / "control.sock"; }
 
   // Validates both ids before it builds a path from them.
   SessionFiles session(std::string_view agent_group_id, std::string_view session_id) const;

@@ -133,6 +133,11 @@ class Supervisor {
   // Runs a sweep, as the timer would. Any thread; posted.
   void sweep_now();
 
+  // Reads the registry again now, as a commit to it does when the data directory is watched:
+  // sessions created, removed, paused or resumed there are acted on (without checking every
+  // session, as a sweep would). Before start(), nothing. Any thread; posted.
+  void reload_registry();
+
   // Stops in stages (see Lifetime) and completes with void(boost::system::error_code): success
   // when everything was stopped and cleaned up, stop_errc::abandoned_work when work had to be
   // abandoned. Works with any completion token (a callback, use_future, use_awaitable,
