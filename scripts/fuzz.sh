@@ -13,9 +13,9 @@ shift || true
 # Each target with the longest input worth trying: a timestamp or a duration is one short
 # field, a cron line three, a config or a script a page; outbound.db files are a few pages.
 declare -A max_len=([timestamp]=64 [duration]=64 [cron]=256 [settings]=4096 [fake_agent_script]=2048
-  [outbound]=65536 [pass_memo]=8192)
+  [outbound]=65536 [pass_memo]=8192 [control]=4096)
 targets=("$@")
-((${#targets[@]})) || targets=(timestamp duration cron settings fake_agent_script outbound pass_memo)
+((${#targets[@]})) || targets=(timestamp duration cron settings fake_agent_script outbound pass_memo control)
 
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz

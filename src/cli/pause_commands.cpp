@@ -43,10 +43,10 @@ void run_pause(const PauseOptions& opts, bool paused) {
   std::string why_not;
   auto reply = ops::ask_control_socket(data.control_socket(), reload_request(), 5s, why_not);
   if (!reply) {
-    std::cout << fmt::format("session {} {}{}; no daemon runs ({}): {}\n", opts.session, changed ? "" : "was already ",
+    std::cout << fmt::format("session {} {}{}; no daemon answers ({}): {}\n", opts.session, changed ? "" : "was already ",
                              verb, why_not,
-                             paused ? "none will start its container until it is resumed"
-                                    : "the next one starts its container when work is due");
+                             paused ? "no daemon starts its container until it is resumed"
+                                    : "a daemon starts its container when work is due");
     return;
   }
   expect_ok_reply(*reply);

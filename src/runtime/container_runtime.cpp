@@ -164,8 +164,13 @@ std::vector<std::string> start_command(const RuntimeOptions& options, const Cont
         if (entry.symlink_target) argv.insert(argv.end(), {"--symlink", *entry.symlink_target, entry.path});
         else argv.insert(argv.end(), {"--ro-bind-try", entry.path, entry.path});
       }
-      argv.insert(argv.end(), {"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind", spec.session_dir,
-                               kWorkspace, "--chdir", kWorkspace, "--"});
+      argv.insert(argv.end(), {"--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"});
+      // An empty tmpfs over the data directory: the host's / is shown read-only, and without
+      // this a container of the daemon's own user (root, unless run-as-user) could read every
+      // other session's files and reach the daemon's control socket (a socket on a read-only
+      // mount still accepts connections). Its own session is bound at /workspace below.
+      if (!spec.data_dir.empty()) argv.insert(argv.end(), {"--tmpfs", spec.data_dir});
+      argv.insert(argv.end(), {"--bind", spec.session_dir, kWorkspace, "--chdir", kWorkspace, "--"});
       auto command = expand_all(options.agent_command, spec, kWorkspace);
       argv.insert(argv.end(), command.begin(), command.end());
       return argv;

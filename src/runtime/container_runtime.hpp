@@ -35,6 +35,9 @@ struct ContainerSpec {
   std::string agent_group_id;
   std::string container_name;
   std::string install_id;  // the data directory's: labels docker and podman containers
+  // The data directory (absolute), which a bwrap sandbox must not see: the registry, the other
+  // sessions, the host's run/ directory with its locks and control socket.
+  std::string data_dir;
 };
 
 // "hostsweep-<group>-<session>": valid as a docker name, since both ids are.

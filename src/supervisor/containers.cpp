@@ -14,8 +14,14 @@
 namespace hostsweep::supervisor {
 
 runtime::ContainerSpec Supervisor::Impl::container_spec(const Session& s) const {
-  return {s.files.dir().string(), s.id, s.agent_group_id, runtime::container_name(s.agent_group_id, s.id),
-          instance_->install_id};
+  std::error_code ec;
+  auto data_dir = std::filesystem::absolute(data_.root(), ec);
+  return {.session_dir = s.files.dir().string(),
+          .session_id = s.id,
+          .agent_group_id = s.agent_group_id,
+          .container_name = runtime::container_name(s.agent_group_id, s.id),
+          .install_id = instance_->install_id,
+          .data_dir = ec ? std::string() : data_dir.lexically_normal().string()};
 }
 
 // Runs a cgroup operation on the home executor: a failure (the kernel refused, a file vanished)

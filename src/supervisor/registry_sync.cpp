@@ -42,6 +42,10 @@ void Supervisor::Impl::resolve_requested_checks(std::uint64_t read, const std::s
 // `check_all`, every session is checked too: that is the sweep.
 void Supervisor::Impl::reload_registry(bool check_all) {
   if (stopping_) return;
+  // A read queued that has not begun reads the registry after this request, so it answers this
+  // one too: a burst of reloads (commits, control-socket requests) costs one read, not one each.
+  if (!check_all && registry_read_queued_->load()) return;
+  registry_read_queued_->store(true);
   const std::uint64_t read = ++registry_reads_asked_;
   struct Listing {
     std::map<std::string, store::Session> sessions;
@@ -50,7 +54,8 @@ void Supervisor::Impl::reload_registry(bool check_all) {
   };
   on_pool(
       registry_strand_,
-      [data = data_] {
+      [data = data_, queued = registry_read_queued_] {
+        queued->store(false);  // begun: a request from now on needs a read of its own
         // Indexed here, on the pool: with 10,000 sessions that is milliseconds the caller's loop keeps.
         Listing out;
         try {

@@ -305,6 +305,8 @@ class Supervisor::Impl : public std::enable_shared_from_this<Supervisor::Impl> {
   // request_check() ids not known when asked, each with the registry read that will answer it.
   std::vector<std::pair<std::string, std::uint64_t>> requested_unknown_;
   std::uint64_t registry_reads_asked_ = 0;  // registry reads asked for (they complete in order)
+  // A registry read is queued on the pool and has not begun (shared: the pool job clears it).
+  std::shared_ptr<std::atomic<bool>> registry_read_queued_ = std::make_shared<std::atomic<bool>>(false);
   // What sessions() returns, kept by publish() as the sessions change.
   mutable std::mutex views_mutex_;
   std::map<std::string, SessionView> views_;

@@ -115,6 +115,30 @@ TEST(Bwrap, AnEnqueuedMessageIsCompletedInTheSandboxWhichSeesTheSessionAtWorkspa
   EXPECT_EQ(read_file(s.files.dir() / ".sandbox-seen"), "/workspace /workspace 0 0\n");
 }
 
+// The sandbox shows the host's / read-only, but not the data directory: a container of the
+// daemon's own user would otherwise read the other sessions' files and reach the control socket.
+// The data directory is put under /var/tmp here, which the sandbox does show (its /tmp is its own).
+TEST(Bwrap, TheSandboxDoesNotSeeTheDataDirectory) {
+  SKIP_WITHOUT_BWRAP();
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string saved = tmpdir ? tmpdir : "";
+  ::setenv("TMPDIR", "/var/tmp", 1);
+  SupervisorHarness h(bwrap_options());
+  tmpdir ? ::setenv("TMPDIR", saved.c_str(), 1) : ::unsetenv("TMPDIR");
+  ASSERT_EQ(h.data().root().string().rfind("/var/tmp/", 0), 0u) << h.data().root();
+  auto s = h.create_session("s1");
+  h.create_session("other");
+  const std::string data = h.data().root().string();
+  auto& command = h.options().runtime.agent_command;
+  ASSERT_EQ(command[0], "/bin/sh");
+  command[2] = "echo \"$(ls -A " + data + " | wc -l) $(test -e " + data + "/sessions/group/other/inbound.db && echo seen || echo hidden)\" "
+               "> .data-seen; exec \"$0\" \"$@\"";
+  h.start();
+  auto id = h.enqueue("s1");
+  ASSERT_TRUE(h.wait_for_status("s1", id, "completed")) << h.story();
+  EXPECT_EQ(read_file(s.files.dir() / ".data-seen"), "0 hidden\n");
+}
+
 TEST(Bwrap, ACrashAfterClaimIsRetriedAndCompletedByTheNextSandbox) {
   SKIP_WITHOUT_BWRAP();
   SupervisorHarness h(bwrap_options());

@@ -470,6 +470,23 @@ TEST(Supervisor, ASecondStopKillsAtOnce) {
   EXPECT_EQ(exited[0].exit->signal, SIGKILL);
 }
 
+// reload_registry() (the control socket's reload, `session pause`) in a burst costs a few
+// registry reads, not one each: a read queued and not begun answers every request before it.
+TEST(Supervisor, ABurstOfRegistryReloadsCostsAFewReadsAndMissesNothing) {
+  SupervisorHarness h;
+  h.create_session("first");
+  h.start();
+  ASSERT_TRUE(h.settle()) << h.story();
+  const auto before = h.supervisor().counters().registry_reloads;
+  h.create_session("second");
+  for (int i = 0; i < 1000; ++i) h.supervisor().reload_registry();
+  ASSERT_TRUE(h.wait_for([&] { return h.count(EventKind::session_added, "second") == 1; })) << h.story();
+  ASSERT_TRUE(h.settle()) << h.story();
+  const auto reads = h.supervisor().counters().registry_reloads - before;
+  EXPECT_GE(reads, 1u);
+  EXPECT_LT(reads, 50u) << "one read per request would be 1000";
+}
+
 TEST(Supervisor, ASessionCreatedWhileRunningIsPickedUp) {
   SupervisorHarness h;
   h.create_session("first");

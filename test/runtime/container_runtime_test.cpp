@@ -18,7 +18,7 @@ namespace {
 
 using Argv = std::vector<std::string>;
 
-const ContainerSpec kSpec{"/data/sessions/g/s1", "s1", "g", "hostsweep-g-s1", "0f1e2d3c"};
+const ContainerSpec kSpec{"/data/sessions/g/s1", "s1", "g", "hostsweep-g-s1", "0f1e2d3c", "/data"};
 
 TEST(ContainerRuntime, SplitsLikeAShellWithoutExpanding) {
   EXPECT_EQ(split_command("agent --dir {session_dir}"), (Argv{"agent", "--dir", "{session_dir}"}));
@@ -46,6 +46,13 @@ TEST(ContainerRuntime, BwrapBindsTheSessionAtWorkspace) {
   EXPECT_EQ(*(bind + 1), "/data/sessions/g/s1");
   EXPECT_EQ(*(bind + 2), "/workspace");
   EXPECT_EQ((Argv{argv.end() - 3, argv.end()}), (Argv{"--", "agent", "/workspace"}));
+  // The data directory is hidden under an empty tmpfs, after the host's entries are shown and
+  // before the session is bound (from the host's path, which the tmpfs does not touch).
+  auto hidden = std::find(argv.begin(), argv.end(), "/data");
+  ASSERT_NE(hidden, argv.end());
+  EXPECT_EQ(*(hidden - 1), "--tmpfs");
+  EXPECT_LT(hidden, bind);
+  EXPECT_GT(hidden, std::find(argv.begin(), argv.end(), "--ro-bind-try"));
 }
 
 // `--ro-bind / /` made the root read-only, so bwrap could not create /workspace ("Can't mkdir
