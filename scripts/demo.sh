@@ -2,7 +2,7 @@
 # The main job on a demo data directory: installs what is missing, builds the release preset,
 # creates three sessions whose fake containers behave differently (one works, one crashes
 # holding its message, one hangs holding it), runs the real daemon until every message is
-# done, stops it with SIGTERM and shows the result.
+# done, shows what the live daemon says of them, stops it with SIGTERM and shows the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -35,8 +35,10 @@ for _ in $(seq 1 300); do  # at most 30 s
   [ "$(completed alice)" -ge 3 ] && [ "$(completed bob)" -ge 1 ] && [ "$(completed carol)" -ge 1 ] && break
   sleep 0.1
 done
+echo "== status from the live daemon (its control socket): each session's phase, container, next deadline"
+$hs status --data-dir "$data"
 kill -TERM $daemon
 wait $daemon
 
-echo "== status: bob's and carol's messages completed after one retry; alice's recurring one runs on"
+echo "== status from the files, the daemon gone: bob's and carol's messages completed after one retry; alice's recurring one runs on"
 $hs status --data-dir "$data"
