@@ -4,6 +4,7 @@
 // reacts without inotify too); with --wait the command returns once the daemon has done it.
 // Without a daemon, the next one starts with the session as the row says.
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -60,8 +61,14 @@ void run_pause(const PauseOptions& opts, bool paused) {
     std::string why;
     auto status = ops::ask_control_socket(data.control_socket(), status_request(opts.session), 5s, why);
     if (!status) throw Error(Errc::io_error, fmt::format("the daemon stopped answering ({})", why));
-    auto live = parse_status_reply(*status);
-    if (live.sessions.size() == 1 && daemon_done(live.sessions.front(), paused)) {
+    std::optional<LiveStatus> live;
+    try {
+      live = parse_status_reply(*status);
+    } catch (const Error& e) {
+      // Not supervised yet: a session created a moment ago, before the reload asked above ran.
+      if (e.code() != Errc::not_found) throw;
+    }
+    if (live && live->sessions.size() == 1 && daemon_done(live->sessions.front(), paused)) {
       std::cout << fmt::format("session {}: {}\n", opts.session,
                                paused ? "the daemon has stopped its container" : "the daemon has resumed it");
       return;
