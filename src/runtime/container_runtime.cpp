@@ -159,7 +159,10 @@ std::vector<std::string> start_command(const RuntimeOptions& options, const Cont
     case RuntimeKind::process:
       return expand_all(options.agent_command, spec, spec.session_dir);
     case RuntimeKind::bwrap: {
-      std::vector<std::string> argv = {"bwrap", "--die-with-parent", "--new-session", "--unshare-pid"};
+      // --cap-drop ALL: bwrap started by root keeps every capability by default, and a root
+      // sandbox with CAP_SYS_ADMIN and CAP_MKNOD could mount the host's disk and leave the
+      // read-only view; the agent needs none of them (run-as-user has none to drop).
+      std::vector<std::string> argv = {"bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--cap-drop", "ALL"};
       for (const auto& entry : root_entries()) {
         if (entry.symlink_target) argv.insert(argv.end(), {"--symlink", *entry.symlink_target, entry.path});
         else argv.insert(argv.end(), {"--ro-bind-try", entry.path, entry.path});

@@ -62,6 +62,7 @@ TEST(ContainerRuntime, BwrapShowsTheHostReadOnlyEntryByEntryAroundTheWorkspace) 
   auto argv = start_command(o, kSpec);
   auto has = [&](const Argv& words) { return std::search(argv.begin(), argv.end(), words.begin(), words.end()) != argv.end(); };
   EXPECT_FALSE(has({"--ro-bind", "/", "/"}));
+  EXPECT_TRUE(has({"--cap-drop", "ALL"})) << "a root sandbox would keep every capability";
   EXPECT_TRUE(has({"--ro-bind-try", "/usr", "/usr"}));
   EXPECT_TRUE(has({"--ro-bind-try", "/etc", "/etc"}));
   for (const std::string fresh : {"/dev", "/proc", "/tmp", "/workspace"}) {
