@@ -252,7 +252,7 @@ void expect_ok_reply(std::string_view reply) { parse_ok(reply); }
 
 const char* deadline_meaning(DeadlineKind kind) noexcept {
   switch (kind) {
-    case DeadlineKind::due: return "work due: start";
+    case DeadlineKind::due: return "work comes due";
     case DeadlineKind::liveness: return "liveness: kill if stuck, stop if idle";
     case DeadlineKind::kill_grace: return "kill grace ends: SIGKILL";
     case DeadlineKind::backoff: return "start backoff ends";

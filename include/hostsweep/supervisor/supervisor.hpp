@@ -75,7 +75,7 @@ const char* to_string(Phase phase) noexcept;
 
 // The timer a session waits on next: what happens when it fires.
 enum class DeadlineKind {
-  due,         // a message becomes due: a container is started
+  due,         // a message becomes due: a container is started if none runs
   liveness,    // the running container is judged: killed if stuck, stopped if idle
   kill_grace,  // the container being stopped is killed (SIGKILL) if still there
   backoff,     // the start backoff ends
